@@ -42,8 +42,10 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
-      // commander has already written its message to stderr.
-      if (wantsJson) io.out(JSON.stringify({ error: { code: 'USAGE', message: err.message.replace(/^error: /, '') } }) + '\n');
+      // commander has already written its message (or the help) to stderr.
+      const message = err.code === 'commander.help' ? 'a command is missing (see the help above, or --help)' : err.message.replace(/^error: /, '');
+      if (err.code === 'commander.help') io.err(`error: ${message}\n`);
+      if (wantsJson) io.out(JSON.stringify({ error: { code: 'USAGE', message } }) + '\n');
       return EXIT_USAGE;
     }
     const cause = err instanceof ActionFailure ? err.cause : err;

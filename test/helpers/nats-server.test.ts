@@ -23,7 +23,7 @@ describe('test helper: NatsServer', function () {
     try {
       assert.ok(await accepts(nats.port));
       let nc = await connect({ servers: nats.url });
-      const jsm = await streamsReady(nc);
+      await streamsReady(nc);
       await jetstream(nc).publish('machine.created.a.m1', '{}', { msgID: 'x1' });
       await nc.close();
 
@@ -35,7 +35,6 @@ describe('test helper: NatsServer', function () {
       nc = await connect({ servers: nats.url });
       const info = await (await streamsReady(nc)).streams.info(EVENTS_STREAM);
       assert.equal(info.state.messages, 1, 'the stream survived the restart');
-      void jsm;
       await nc.close();
     } finally {
       await nats.dispose();
