@@ -94,3 +94,13 @@ describe('cli: errors → message and exit code', () => {
     assert.match(f.text, /no host agent in region bog is up \(UNAVAILABLE\)/);
   });
 });
+
+describe('cli: torpor logs output', () => {
+  it('E2: prints the line of each LogLine payload (JSON lines with --json)', async () => {
+    const { renderLogLine } = await import('../../cli/commands/logs');
+    const payload = JSON.stringify({ machineId: 'm1', app: 'web', sequence: '12', line: 'hello from the guest', time: '2025-01-01T00:00:00Z' });
+    assert.equal(renderLogLine(false, payload), 'hello from the guest');
+    assert.deepEqual(JSON.parse(renderLogLine(true, payload)), { machineId: 'm1', app: 'web', sequence: 12, line: 'hello from the guest', time: '2025-01-01T00:00:00.000Z' });
+    assert.equal(renderLogLine(false, 'raw text'), 'raw text');
+  });
+});

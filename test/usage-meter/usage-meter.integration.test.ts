@@ -2,7 +2,7 @@
 // seconds on GET /usage; a restart (even with a lost consumer, so everything is redelivered)
 // counts nothing twice.
 import assert from 'node:assert/strict';
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -144,6 +144,13 @@ describe('usage meter process (N4, integration)', function () {
     assert.ok(Math.abs(m1.seconds.stopped - openStopped) < 0.01, `suspended time billed as stopped: ${m1.seconds.stopped} vs ${openStopped}`);
     assert.deepEqual(row(rep, 'm2').seconds, { running: 10, stopped: 20 });
     assert.equal(row(rep, 'm2').billing_state, 'none');
+
+    // The CLI shows the same totals.
+    const cli = spawnSync(process.execPath, [path.resolve(__dirname, '../../../bin/torpor.js'), 'usage', '--json', '--usage-url', `http://127.0.0.1:${meter.port}`], { encoding: 'utf8' });
+    assert.equal(cli.status, 0, cli.stderr);
+    const viaCli = JSON.parse(cli.stdout) as UsageReport;
+    assert.deepEqual(row(viaCli, 'm2').seconds, { running: 10, stopped: 20 });
+    assert.equal(row(viaCli, 'm1').seconds.running, 50);
 
     const metrics = await (await fetch(`http://127.0.0.1:${meter.port}/metrics`)).text();
     assert.match(metrics, /torpor_usage_events_total\{[^}]*outcome="applied"[^}]*\} 11/);
