@@ -38,7 +38,7 @@ export class Context {
     env: NodeJS.ProcessEnv = process.env,
   ) {
     this.json = !!opts.json;
-    this.schedulerAddress = checkAddress(opts.scheduler ?? env.TORPOR_SCHEDULER ?? DEFAULT_SCHEDULER);
+    this.schedulerAddress = (opts.scheduler ?? env.TORPOR_SCHEDULER ?? DEFAULT_SCHEDULER).trim();
     this.natsUrl = opts.nats ?? env.NATS_URL ?? DEFAULT_NATS;
     this.usageUrl = (opts.usageUrl ?? env.TORPOR_USAGE_URL ?? DEFAULT_USAGE_URL).replace(/\/+$/, '');
   }
@@ -48,7 +48,7 @@ export class Context {
   }
 
   machines(): AsyncClient<MachinesClient> {
-    this.machinesClient ??= asyncClient(MachinesClient, this.schedulerAddress);
+    this.machinesClient ??= asyncClient(MachinesClient, checkAddress(this.schedulerAddress));
     return this.machinesClient;
   }
 
