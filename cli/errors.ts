@@ -65,7 +65,7 @@ export function describeError(err: unknown, schedulerAddress?: string): Failure 
     return failure(EXIT_REFUSED, code, `${err.message} (${code})`);
   }
   const message = err instanceof Error ? err.message : String(err);
-  return failure(EXIT_REFUSED, 'INTERNAL', message);
+  return failure(EXIT_REFUSED, 'FAILED', message);
 }
 
 function failure(exitCode: number, code: string, message: string, hint?: string): Failure {
