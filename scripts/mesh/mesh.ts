@@ -26,6 +26,9 @@ export interface MeshOptions {
   metricsPorts?: { scheduler: number; snapshotStore: number };
   schedulerArgs?: string[];
   agentArgs?: string[];
+  /** Also run the edge proxy (services/proxy) on this HTTP port (0: a free one). */
+  proxyPort?: number;
+  proxyArgs?: string[];
   /** Write each service's log to <logDir>/<name>.log. */
   logDir?: string;
 }
@@ -36,6 +39,7 @@ export class Mesh {
   store!: ServiceProcess;
   scheduler!: ServiceProcess;
   agents: ServiceProcess[] = [];
+  proxy?: ServiceProcess;
   private clients: AsyncClient<MachinesClient>[] = [];
 
   constructor(readonly opts: MeshOptions) {}
@@ -106,11 +110,23 @@ export class Mesh {
     }
     await Promise.all(this.agents.map((a) => a.start()));
     await Promise.all(this.agents.map((a) => waitForLine(a, 'registered with the scheduler', 15_000)));
+    if (o.proxyPort !== undefined) {
+      this.proxy = new ServiceProcess('proxy', 'proxy', ['--port', String(o.proxyPort), '--scheduler', this.schedulerAddress, '--nats-url', this.natsUrl, ...(o.proxyArgs ?? [])], {
+        logFile: logFile('proxy'),
+      });
+      await this.proxy.start();
+    }
+  }
+
+  /** Base URL of the edge proxy, when it runs. */
+  get proxyUrl(): string {
+    return `http://127.0.0.1:${this.proxy?.listening.http_port}`;
   }
 
   async stop(): Promise<void> {
     for (const c of this.clients) c.close();
     this.clients = [];
+    await this.proxy?.stop();
     await Promise.all(this.agents.map((a) => a.stop()));
     await this.scheduler?.stop();
     await this.store?.stop();
