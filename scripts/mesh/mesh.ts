@@ -29,6 +29,8 @@ export interface MeshOptions {
   /** Also run the edge proxy (services/proxy) on this HTTP port (0: a free one). */
   proxyPort?: number;
   proxyArgs?: string[];
+  /** Also run the usage meter (services/usage-meter) on this HTTP port (0: a free one). */
+  usageMeterPort?: number;
   /** Write each service's log to <logDir>/<name>.log. */
   logDir?: string;
 }
@@ -40,6 +42,7 @@ export class Mesh {
   scheduler!: ServiceProcess;
   agents: ServiceProcess[] = [];
   proxy?: ServiceProcess;
+  usageMeter?: ServiceProcess;
   private clients: AsyncClient<MachinesClient>[] = [];
 
   constructor(readonly opts: MeshOptions) {}
@@ -110,6 +113,12 @@ export class Mesh {
     }
     await Promise.all(this.agents.map((a) => a.start()));
     await Promise.all(this.agents.map((a) => waitForLine(a, 'registered with the scheduler', 15_000)));
+    if (o.usageMeterPort !== undefined) {
+      this.usageMeter = new ServiceProcess('usage-meter', 'usage-meter', ['--port', String(o.usageMeterPort), '--nats-url', this.natsUrl, '--db', path.join(o.dataDir, 'usage-meter', 'usage.sqlite')], {
+        logFile: logFile('usage-meter'),
+      });
+      await this.usageMeter.start();
+    }
     if (o.proxyPort !== undefined) {
       this.proxy = new ServiceProcess('proxy', 'proxy', ['--port', String(o.proxyPort), '--scheduler', this.schedulerAddress, '--nats-url', this.natsUrl, ...(o.proxyArgs ?? [])], {
         logFile: logFile('proxy'),
@@ -127,6 +136,7 @@ export class Mesh {
     for (const c of this.clients) c.close();
     this.clients = [];
     await this.proxy?.stop();
+    await this.usageMeter?.stop();
     await Promise.all(this.agents.map((a) => a.stop()));
     await this.scheduler?.stop();
     await this.store?.stop();

@@ -7,11 +7,13 @@ import { bind, startGrpcServer } from '../../lib/grpc/server';
 import { Lifecycle } from '../../lib/lifecycle';
 import { createLogger } from '../../lib/log';
 import { Metrics } from '../../lib/metrics';
+import { connectNats } from '../../lib/nats';
 import { openDatabase } from '../../lib/sqlite';
 import * as check from '../../lib/validate';
 import { GrpcSnapshotAuthority } from './src/adapters/snapshot-store';
 import { HostAgentCore } from './src/agent';
 import { hostAgentService } from './src/grpc-service';
+import { LogShipper } from './src/log-shipper';
 import { keepRegistered } from './src/registration';
 import { MIGRATIONS } from './src/schema';
 import { VmRecords } from './src/vm-records';
@@ -51,7 +53,14 @@ async function main() {
   const vmm = makeVmm(cfg.vmm, cfg.accel, cfg.dataDir, log);
   const snapshots = new GrpcSnapshotAuthority(cfg.snapshotStore);
   life.onClose('snapshot-store client', () => snapshots.close());
-  const core = new HostAgentCore({ hostId, dataDir: agentDir, memoryMbTotal }, vmm, new VmRecords(db), snapshots, log);
+  const natsConn = connectNats(cfg.natsUrl, `torpor-host-agent-${hostId}`, log);
+  life.onClose('nats', async () => (await natsConn).close());
+  const shipper = new LogShipper(() => natsConn, (id) => ({ console: core.consolePath(id), vmDir: core.vmDir(id) }), log);
+  life.onClose('log shipper', () => shipper.close());
+  const core = new HostAgentCore({ hostId, dataDir: agentDir, memoryMbTotal }, vmm, new VmRecords(db), snapshots, log, {
+    vmStarted: (id, app) => shipper.watch(id, app),
+    vmDestroyed: (id) => shipper.unwatch(id),
+  });
   core.reconcile();
 
   let address = '';

@@ -45,6 +45,14 @@ export interface VmView {
   generation: number;
 }
 
+/** Told when a VM begins to run on this host and when it is destroyed (log shipping). */
+export interface AgentHooks {
+  vmStarted(machineId: string, app: string): void;
+  vmDestroyed(machineId: string): void;
+}
+
+const NO_HOOKS: AgentHooks = { vmStarted() {}, vmDestroyed() {} };
+
 export class HostAgentCore {
   private readonly lock = new KeyedLock();
   private readonly pids = new Map<string, number>();
@@ -55,6 +63,7 @@ export class HostAgentCore {
     private readonly records: VmRecords,
     private readonly snapshots: SnapshotAuthority,
     private readonly log: Logger,
+    private readonly hooks: AgentHooks = NO_HOOKS,
   ) {
     fs.mkdirSync(this.snapshotsRoot(), { recursive: true, mode: 0o700 });
     fs.mkdirSync(path.join(opts.dataDir, 'vms'), { recursive: true, mode: 0o700 });
@@ -82,6 +91,7 @@ export class HostAgentCore {
       const alive = this.vmm.isRunning(v.machineId, this.vmDir(v.machineId));
       if (v.running !== alive) this.records.setRunning(v.machineId, alive);
       if (alive) this.log.info({ machine: v.machineId }, 'adopted running VM');
+      this.hooks.vmStarted(v.machineId, v.app);
     }
   }
 
@@ -94,6 +104,7 @@ export class HostAgentCore {
       this.deleteSnapshotFiles(id.machineId);
       const rec: VmRecord = { ...id, ...spec, hostPort: prev?.hostPort ?? (await freePort()), running: false };
       this.records.put(rec);
+      this.hooks.vmStarted(id.machineId, id.app);
       const t0 = Date.now();
       const vm = await this.vmm.boot(this.launch(rec));
       this.records.put({ ...rec, running: true });
@@ -175,6 +186,7 @@ export class HostAgentCore {
   destroy(machineId: string): Promise<void> {
     return this.lock.run(machineId, async () => {
       await this.vmm.stop(machineId, this.vmDir(machineId));
+      this.hooks.vmDestroyed(machineId);
       this.deleteSnapshotFiles(machineId);
       fs.rmSync(this.vmDir(machineId), { recursive: true, force: true });
       this.records.remove(machineId);
