@@ -71,7 +71,7 @@ function wrapUnary(
       const done = (code: status) => {
         const secs = Number(process.hrtime.bigint() - started) / 1e9;
         metrics.rpcDuration.observe({ method, code: status[code] }, secs);
-        log.debug({ method, code: status[code], ms: Math.round(secs * 1000) }, 'rpc');
+        log.info({ method, code: status[code], ms: Math.round(secs * 1000) }, 'rpc');
       };
       fn(call.request, ctx).then(
         (res) => {
