@@ -14,7 +14,8 @@
 //                          /env       the app's environment, one K=V a line
 //                          /log?n=K&ms=M  writes K numbered console lines
 //                                     "torpor-log <boot> <i>/<K>", M ms apart (in a child)
-//                          /mem?mb=N  allocates and writes N MiB (kept), for measurements
+//                          /mem?mb=N  allocates and writes N MiB (kept), for measurements;
+//                          /mem?pct=P P % of MemAvailable (at most 95)
 //                        TORPOR_SLOW_START_MS (image config) busy-works that long first.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -301,7 +302,15 @@ static void handle(int c) {
     }
     snprintf(body, sizeof body, "logging %ld lines\n", n);
   } else if (strcmp(target, "/mem") == 0) {
-    long mb = qparam(q, "mb", 0);
+    long mb = qparam(q, "mb", 0), pct = qparam(q, "pct", 0);
+    if (pct > 0) { /* pct % of MemAvailable */
+      char mi[4096] = {0};
+      int fd = open("/proc/meminfo", O_RDONLY);
+      if (fd >= 0) { if (read(fd, mi, sizeof mi - 1) < 0) {} close(fd); }
+      char *p = strstr(mi, "MemAvailable:");
+      long kb = p ? atol(p + 13) : 0;
+      mb = kb / 1024 * (pct > 95 ? 95 : pct) / 100;
+    }
     long done = 0;
     for (long i = 0; i < mb; i++) {
       char *m = malloc(1 << 20);
