@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { MachinesClient } from '../../gen/torpor/machines/v1/machines';
 import { AsyncClient, asyncClient } from '../../lib/grpc/client';
-import { NatsServer } from '../../test/helpers/nats-server';
+import { NatsServer } from './nats-server';
 import { ServiceProcess } from './service-process';
 
 export interface HostSpec {
@@ -19,6 +19,8 @@ export interface MeshOptions {
   dataDir: string;
   /** Use this NATS instead of starting one. */
   natsUrl?: string;
+  /** Port of the nats-server the mesh starts (default: a free one). */
+  natsPort?: number;
   vmm: 'qemu' | 'fake';
   hosts: HostSpec[];
   schedulerPort?: number;
@@ -78,7 +80,7 @@ export class Mesh {
     if (o.logDir) fs.mkdirSync(o.logDir, { recursive: true });
     if (o.natsUrl) this.natsUrl = o.natsUrl;
     else {
-      this.nats = await NatsServer.start({ dataDir: path.join(o.dataDir, 'nats') });
+      this.nats = await NatsServer.start({ dataDir: path.join(o.dataDir, 'nats'), port: o.natsPort });
       this.natsUrl = this.nats.url;
     }
     const logFile = (n: string) => (o.logDir ? path.join(o.logDir, `${n}.log`) : undefined);

@@ -6,7 +6,7 @@ import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream } from '@nats-io/jetstream';
 import { streamsReady } from '../../lib/nats';
-import { NatsServer } from '../helpers/nats-server';
+import { NatsServer } from '../../scripts/mesh/nats-server';
 
 const BIN = path.resolve(__dirname, '../../../bin/torpor.js');
 

@@ -6,7 +6,7 @@ import net from 'node:net';
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { EVENTS_STREAM, streamsReady } from '../../lib/nats';
-import { NatsServer } from './nats-server';
+import { NatsServer } from '../../scripts/mesh/nats-server';
 
 const accepts = (port: number) =>
   new Promise<boolean>((resolve) => {

@@ -12,7 +12,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { EVENTS_STREAM, streamsReady } from '../../lib/nats';
 import type { UsageReport, UsageRow } from '../../services/usage-meter/accumulator';
-import { NatsServer } from '../helpers/nats-server';
+import { NatsServer } from '../../scripts/mesh/nats-server';
 
 const MAIN = path.resolve(__dirname, '../../services/usage-meter/main.js');
 
