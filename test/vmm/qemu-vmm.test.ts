@@ -5,6 +5,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { ConsoleTail } from '../../services/host-agent/src/vmm/console-tail';
+import { buildImageFromDir } from '../../services/host-agent/src/vmm/images';
 import { pidAlive, QemuVmm } from '../../services/host-agent/src/vmm/qemu-vmm';
 import { describeSnapshotFiles, verifySnapshotFiles } from '../../services/host-agent/src/vmm/snapshot-files';
 import { SnapshotFileSet, VmLaunch } from '../../services/host-agent/src/vmm/vmm';
@@ -159,6 +160,17 @@ describe('vmm/qemu-vmm (real VMs)', function () {
     });
   });
 
+  it('images: an image built from a folder runs its entrypoint as the app, with the env', async () => {
+    const src = path.join(work, 'app-src');
+    fs.mkdirSync(path.join(src, 'www'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'entrypoint'), '#!/bin/sh\necho "custom app for $TORPOR_MACHINE_ID says $GREETING" > www/index.html\nexec httpd -f -p 8080 -h /app/www\n');
+    await buildImageFromDir(dataDir, src, 'test-custom');
+    const vm = await launch('m-custom', 256, { GREETING: 'hi' }, 'test-custom');
+    await vmm.boot(vm);
+    assert.strictEqual(await get(vm.hostPort, '/'), 'custom app for m-custom says hi');
+    await vmm.stop(vm.machineId, vm.vmDir);
+  });
+
   it('E2: numbered console lines arrive complete, in order, once, across suspend/resume', async () => {
     const vm = await launch('m-console');
     await vmm.boot(vm);
@@ -197,7 +209,7 @@ describe('vmm/qemu-vmm (real VMs)', function () {
       await vmm.boot(vm);
       // "most of its memory": 90 % of what the guest kernel reports available
       const filled = parseInt(await get(vm.hostPort, '/mem?pct=90', 120000), 10);
-      assert.ok(filled > mb * 0.6, `guest wrote ${filled} MiB of ${mb}`);
+      assert.ok(filled > mb * 0.5, `guest wrote ${filled} MiB of ${mb}`);
       res[mb] = [];
       for (let i = 0; i < 3; i++) {
         const f = await vmm.suspend(vm, path.join(work, `snap-mem${mb}-${i}`));
