@@ -68,6 +68,8 @@ export function eventsOfMachine(db: Db, machineId: string): OutboxRow[] {
 /** Publishes pending outbox rows in order; survives NATS outages by retrying with backoff. */
 export class OutboxRelay {
   private wake?: () => void;
+  /** Set by notify(); checked before sleeping, so a commit during a publish is not missed. */
+  private dirty = false;
   private stopped = false;
   private loop?: Promise<void>;
   private js?: JetStreamClient;
@@ -85,6 +87,7 @@ export class OutboxRelay {
 
   /** Call after committing events so they go out now rather than at the next poll. */
   notify(): void {
+    this.dirty = true;
     this.wake?.();
   }
 
@@ -109,6 +112,7 @@ export class OutboxRelay {
           await streamsReady(nc);
           this.js = jetstream(nc, { timeout: 2000 });
         }
+        this.dirty = false;
         const rows = pending.all() as { seq: number; id: string; subject: string; payload: string; created_at: number }[];
         for (const r of rows) {
           if (this.stopped) return;
@@ -117,7 +121,7 @@ export class OutboxRelay {
           this.onPublished?.(r.subject, r.created_at);
         }
         backoff = 100;
-        if (rows.length === 256) continue;
+        if (rows.length === 256 || this.dirty) continue;
         await this.sleep(1000);
       } catch (err) {
         this.log.warn({ err: (err as Error).message, retry_ms: backoff }, 'event relay: publish failed, will retry');
@@ -128,6 +132,7 @@ export class OutboxRelay {
   }
 
   private sleep(ms: number): Promise<void> {
+    if (this.dirty && !this.stopped) return Promise.resolve();
     return new Promise((resolve) => {
       const t = setTimeout(done, ms);
       function done() {

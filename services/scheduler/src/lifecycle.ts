@@ -116,8 +116,9 @@ export class MachineLifecycle {
       assertOperation(id, 'stop', m.state);
       const stopping = this.store.transition(id, m.state, 'stopping');
       if (m.state === 'suspended') await this.snapshots.invalidate(id, 'machine stopped: its next start is a cold start (L4)');
+      const t0 = this.now();
       await this.stopOnHost(stopping);
-      return this.store.transition(id, 'stopping', 'stopped', { url: '', snapshotId: '' });
+      return this.store.transition(id, 'stopping', 'stopped', { url: '', snapshotId: '' }, { hostMs: this.now() - t0 });
     });
   }
 

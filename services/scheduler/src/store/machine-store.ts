@@ -173,10 +173,14 @@ export class MachineStore {
     return r && { hostId: r.host_id, region: r.region, address: r.address, memoryMbTotal: r.memory_mb_total, accel: r.accel, lastSeen: r.last_seen };
   }
 
-  /** Hosts with the memory their machines hold, for placement. */
+  /** Hosts with the memory their machines hold, for placement (summed in SQL: no row is parsed). */
   hostViews(aliveSince: number): HostView[] {
-    const used = new Map<string, number>();
-    for (const m of this.inStates(HOLDS_MEMORY)) used.set(m.hostId, (used.get(m.hostId) ?? 0) + (m.config.guest?.memoryMb ?? 0));
+    const held = HOLDS_MEMORY.map(() => '?').join(',');
+    const used = new Map(
+      (this.db
+        .prepare(`SELECT host_id, SUM(json_extract(config, '$.guest.memoryMb')) AS mb FROM machines WHERE state IN (${held}) GROUP BY host_id`)
+        .all(...HOLDS_MEMORY) as { host_id: string; mb: number }[]).map((r) => [r.host_id, r.mb]),
+    );
     return (this.db.prepare('SELECT * FROM hosts').all() as Record<string, never>[]).map((r) => ({
       hostId: r.host_id,
       region: r.region,

@@ -1,0 +1,106 @@
+// Real-VM figures through the whole mesh: cold boot, suspend, snapshot size, resume
+// (StartMachine call → first HTTP answer), QEMU RSS, host agent RSS with ten VMs, and
+// the control plane's own cost per lifecycle operation.
+import fs from 'node:fs';
+import path from 'node:path';
+import { MachineConfig, MachineState } from '../gen/torpor/machines/v1/machines';
+import { SnapshotsClient } from '../gen/torpor/snapshots/v1/snapshots';
+import { asyncClient } from '../lib/grpc/client';
+import type { Mesh } from '../scripts/mesh/mesh';
+import { EventClock } from './event-clock';
+import { rssMb } from './stats';
+
+const config = (memoryMb: number) => MachineConfig.fromPartial({ image: 'default', guest: { cpus: 1, memoryMb, cpuKind: 'shared', gpus: 0 } });
+
+async function firstAnswer(url: string, deadlineMs = 30_000): Promise<number> {
+  const end = performance.now() + deadlineMs;
+  for (;;) {
+    try {
+      const r = await fetch(url + '/', { signal: AbortSignal.timeout(5000) });
+      if (r.ok) {
+        await r.text();
+        return performance.now();
+      }
+    } catch {
+      /* not yet */
+    }
+    if (performance.now() > end) throw new Error(`${url} did not answer`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+export interface VmRun {
+  memoryMb: number;
+  coldBootMs: number;
+  suspendMs: number;
+  snapshotBytes: number;
+  resumeMs: number;
+  qemuRssAfterBootMb: number;
+  qemuRssAfterResumeMb: number;
+  overhead: { op: string; ms: number }[];
+}
+
+export async function benchVm(mesh: Mesh, memoryMb: number, log: (s: string) => void): Promise<VmRun> {
+  const c = mesh.machines();
+  const snaps = asyncClient(SnapshotsClient, mesh.storeAddress);
+  const clock = await EventClock.start(mesh.natsUrl);
+  const overhead: { op: string; ms: number }[] = [];
+  const cost = async (op: string, id: string, type: string, t0: number) => {
+    const ev = await clock.next(id, type, t0);
+    overhead.push({ op, ms: ev.at - t0 - Number(ev.json.hostMs ?? 0) });
+  };
+  try {
+    let t0 = performance.now();
+    const m = await c.createMachine({ app: 'bench', name: '', region: 'bog', config: config(memoryMb), skipStart: false });
+    const coldBootMs = (await firstAnswer(m.url)) - t0;
+    await cost('create', m.id, 'machine.started', t0);
+    const pidFile = path.join(mesh.opts.dataDir, 'hosts', m.hostId, 'vms', m.id, 'qemu.pid');
+    const qemuRssAfterBootMb = rssMb(Number(fs.readFileSync(pidFile, 'utf8')));
+    // Most of the guest's memory written, so the resume cannot hide behind an empty guest.
+    await (await fetch(`${m.url}/mem?pct=80`, { signal: AbortSignal.timeout(120_000) })).text();
+
+    t0 = performance.now();
+    await c.suspendMachine({ id: m.id });
+    const suspended = await clock.next(m.id, 'machine.suspended', t0);
+    const suspendMs = suspended.at - t0;
+    overhead.push({ op: 'suspend', ms: suspendMs - Number(suspended.json.hostMs ?? 0) });
+    const snap = await snaps.getSnapshot({ id: String(suspended.json.snapshotId) });
+
+    t0 = performance.now();
+    const r = await c.startMachine({ id: m.id });
+    const resumeMs = (await firstAnswer(r.machine!.url)) - t0;
+    if (!r.resumed) throw new Error(`bench: the machine did not resume (${r.reason})`);
+    const qemuRssAfterResumeMb = rssMb(Number(fs.readFileSync(pidFile, 'utf8')));
+    await cost('resume', m.id, 'machine.started', t0);
+
+    t0 = performance.now();
+    await c.stopMachine({ id: m.id });
+    await cost('stop', m.id, 'machine.stopped', t0);
+    t0 = performance.now();
+    await c.startMachine({ id: m.id });
+    await cost('cold start', m.id, 'machine.started', t0);
+    await c.destroyMachine({ id: m.id, force: true });
+    log(`  ${memoryMb} MiB: cold boot ${coldBootMs.toFixed(0)} ms, suspend ${suspendMs.toFixed(0)} ms, snapshot ${(snap.sizeBytes / 1024).toFixed(0)} KiB, resume ${resumeMs.toFixed(0)} ms`);
+    return { memoryMb, coldBootMs, suspendMs, snapshotBytes: snap.sizeBytes, resumeMs, qemuRssAfterBootMb, qemuRssAfterResumeMb, overhead };
+  } finally {
+    await clock.close();
+    snaps.close();
+  }
+}
+
+/** Resident memory of the host agent while it runs ten VMs. */
+export async function benchAgentWithTenVms(mesh: Mesh): Promise<number> {
+  const c = mesh.machines();
+  const ids: string[] = [];
+  for (let batch = 0; batch < 10; batch += 5) {
+    const made = await Promise.all(
+      Array.from({ length: 5 }, () => c.createMachine({ app: 'ten', name: '', region: 'bog', config: config(128), skipStart: false })),
+    );
+    ids.push(...made.map((m) => m.id));
+  }
+  const running = await c.listMachines({ app: 'ten', state: MachineState.MACHINE_STATE_STARTED });
+  if (running.machines.length !== 10) throw new Error(`expected 10 running VMs, have ${running.machines.length}`);
+  const rss = rssMb(mesh.agent('h1').pid);
+  await Promise.all(ids.map((id) => c.destroyMachine({ id, force: true })));
+  return rss;
+}
