@@ -8,6 +8,7 @@ import { Metrics } from '../../lib/metrics';
 import { connectNats, streamsReady } from '../../lib/nats';
 import { Balancer } from './src/balancer';
 import { EventFeed } from './src/event-feed';
+import { UpstreamAgents } from './src/forwarder';
 import { createHandler } from './src/http-handler';
 import { IdleSweeper } from './src/idle-sweeper';
 import { IdleTracker } from './src/idle-tracker';
@@ -24,6 +25,7 @@ const OPTIONS = {
   natsUrl: { env: 'NATS_URL', default: 'nats://127.0.0.1:4222', help: 'NATS server(s) with JetStream, comma separated' },
   idleSeconds: { env: 'TORPOR_PROXY_IDLE_SECONDS', default: '60', help: 'a machine with no request for this long is suspended/stopped per its autostop (E1)' },
   sweepSeconds: { env: 'TORPOR_PROXY_SWEEP_SECONDS', default: '1', help: 'how often the idle sweep runs' },
+  maxConnsPerMachine: { env: 'TORPOR_PROXY_MAX_CONNS_PER_MACHINE', default: '2', help: 'connections open to one guest at a time; more requests wait in the proxy' },
   holdSeconds: { env: 'TORPOR_PROXY_HOLD_SECONDS', default: '10', help: 'longest a request is held while its app wakes; then 503' },
 };
 
@@ -100,7 +102,9 @@ async function main() {
     },
   });
 
-  const server = http.createServer(createHandler({ table, wakes, balancer: new Balancer((id) => tracker.inFlight(id)), tracker, metrics: pm, log, holdMs }));
+  const agents = new UpstreamAgents(intOption('max-conns-per-machine', cfg.maxConnsPerMachine, 1, 10_000));
+  life.onClose('upstream connections', () => agents.close());
+  const server = http.createServer(createHandler({ table, wakes, balancer: new Balancer((id) => tracker.inFlight(id)), tracker, metrics: pm, log, holdMs, agents }));
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

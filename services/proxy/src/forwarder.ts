@@ -5,6 +5,31 @@ import http from 'node:http';
 
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
 
+/**
+ * One connection pool per guest: a guest serves one connection at a time behind
+ * QEMU's user network, and a burst of connections makes it drop SYNs (seconds of
+ * TCP back-off), so requests beyond `maxSockets` wait here instead.
+ */
+export class UpstreamAgents {
+  private readonly agents = new Map<string, http.Agent>();
+
+  constructor(private readonly maxSockets: number) {}
+
+  get(url: string): http.Agent {
+    let a = this.agents.get(url);
+    if (!a) {
+      a = new http.Agent({ keepAlive: false, maxSockets: this.maxSockets });
+      this.agents.set(url, a);
+    }
+    return a;
+  }
+
+  close(): void {
+    for (const a of this.agents.values()) a.destroy();
+    this.agents.clear();
+  }
+}
+
 export interface ForwardTarget {
   machineId: string;
   url: string;
@@ -21,6 +46,7 @@ export function forward(
   res: http.ServerResponse,
   target: ForwardTarget,
   path: string,
+  agent: http.Agent | false,
   extraResponseHeaders: Record<string, string> = {},
   retryMs = 1000,
 ): Promise<ForwardResult> {
@@ -37,7 +63,7 @@ export function forward(
   return new Promise<ForwardResult>((resolve) => {
     const attempt = () => {
       const up = http.request(
-        { host: base.hostname, port: base.port || 80, method: req.method, path, headers, agent: false },
+        { host: base.hostname, port: base.port || 80, method: req.method, path, headers, agent },
         (upRes) => {
           const out: http.OutgoingHttpHeaders = { ...upRes.headers, ...extraResponseHeaders };
           for (const h of HOP_BY_HOP) if (h !== 'transfer-encoding') delete out[h];

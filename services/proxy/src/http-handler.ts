@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { Logger } from '../../../lib/log';
 import { resolveApp } from './app-resolver';
 import type { Balancer } from './balancer';
-import { forward } from './forwarder';
+import { forward, UpstreamAgents } from './forwarder';
 import type { IdleTracker } from './idle-tracker';
 import type { ProxyMetrics } from './proxy-metrics';
 import type { RoutingTable } from './routing-table';
@@ -18,6 +18,7 @@ export interface HandlerDeps {
   metrics: ProxyMetrics;
   log: Logger;
   holdMs: number;
+  agents: UpstreamAgents;
 }
 
 function reply(res: http.ServerResponse, status: number, error: string, reason: string, extra: Record<string, string> = {}): void {
@@ -66,7 +67,7 @@ async function handle(d: HandlerDeps, req: http.IncomingMessage, res: http.Serve
   d.tracker.begin(target.id);
   d.metrics.inFlight.inc();
   try {
-    const r = await forward(req, res, { machineId: target.id, url: target.url }, path, extra);
+    const r = await forward(req, res, { machineId: target.id, url: target.url }, path, d.agents.get(target.url), extra);
     d.metrics.requests.inc({ app, code: String(r.status) });
     if (r.error) d.log.warn({ app, machine_id: target.id, err: r.error }, 'forward failed');
   } finally {

@@ -144,6 +144,7 @@ export class WakeCoordinator {
         break;
       }
       tried.add(cand.id);
+      const fromState = cand.state;
       const t0 = this.now();
       try {
         await this.opts.pendingOp?.(cand.id);
@@ -159,7 +160,7 @@ export class WakeCoordinator {
         failures.push(`machine ${cand.id} started without a url`);
       } catch (err) {
         const msg = (err as Error).message ?? String(err);
-        failures.push(`machine ${cand.id} (${cand.state}) could not be started: ${msg}`);
+        failures.push(`machine ${cand.id} (${fromState}) could not be started: ${msg}`);
       }
     }
     const reason = failures.length
