@@ -14,7 +14,7 @@ describe('lifecycle events on NATS, end to end', function () {
   let c: ReturnType<Mesh['machines']>;
 
   before(async () => {
-    mesh = await startMesh();
+    mesh = await startMesh({ usageMeterPort: 0 });
     c = mesh.machines();
   });
   after(() => stopMesh(mesh));
@@ -89,5 +89,20 @@ describe('lifecycle events on NATS, end to end', function () {
     assert.ok(got.some((e) => e.subject === `machine.suspended.alpha.${a.id}`));
     assert.ok(got.every((e) => e.subject.startsWith('machine.suspended.')));
     await c.destroyMachine({ id: a.id, force: false });
+  });
+
+  it('N4: the usage meter bills a suspended machine like a stopped one', async () => {
+    const m = await c.createMachine({ app: 'billing', name: '', region: 'bog', config: config(), skipStart: false });
+    await suspend(m.id);
+    await sleep(1500);
+    const usage = (await (await fetch(`http://127.0.0.1:${mesh.usageMeter!.listening.http_port}/usage`)).json()) as {
+      machines: { machine_id: string; state: string; billing_state: string; seconds: Record<string, number> }[];
+    };
+    const mine = usage.machines.find((x) => x.machine_id === m.id)!;
+    assert.equal(mine.state, 'suspended');
+    assert.equal(mine.billing_state, 'stopped');
+    assert.ok(mine.seconds.stopped >= 1, `stopped seconds: ${JSON.stringify(mine.seconds)}`);
+    assert.ok(mine.seconds.running > 0);
+    await c.destroyMachine({ id: m.id, force: false });
   });
 });

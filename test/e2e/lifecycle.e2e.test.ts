@@ -224,4 +224,26 @@ describe('lifecycle end to end on real VMs', function () {
     assert.equal((await waiting).state, S.MACHINE_STATE_STOPPED);
     await c.destroyMachine({ id: m.id, force: true });
   });
+
+  it('VMs keep running when the host agent restarts: it adopts them, and they suspend and resume as before', async () => {
+    const m = await create();
+    const boot = await get(m.url, '/boot');
+    await mesh.agent('h1').restart();
+    await sleep(2500); // re-registers with its new address within a heartbeat
+    assert.equal(await get(m.url, '/boot'), boot, 'the guest never stopped');
+    await suspendAndWait(m.id);
+    const r = await c.startMachine({ id: m.id });
+    assert.equal(r.resumed, true, r.reason);
+    assert.equal(await get(r.machine!.url, '/boot'), boot);
+    await c.destroyMachine({ id: m.id, force: true });
+  });
+
+  it('a host agent refuses a boot past the memory it offers with RESOURCE_EXHAUSTED', async () => {
+    const agent = asyncClient(HostAgentClient, mesh.agentAddress('h1'));
+    await assert.rejects(
+      agent.bootMachine({ vm: { machineId: 'ffffffffffffff', app: 'web', instanceId: 'X', generation: 1 }, spec: { image: 'default', cpus: 1, memoryMb: 16384, env: {} } }),
+      (e: unknown) => e instanceof TorporError && e.kind === 'resource_exhausted' && /offers 6144 MiB/.test(e.message),
+    );
+    agent.close();
+  });
 });
