@@ -19,7 +19,7 @@ import { WakeCoordinator } from './src/wake-coordinator';
 
 const OPTIONS = {
   host: { env: 'TORPOR_PROXY_HOST', default: '127.0.0.1', help: 'address to listen on' },
-  port: { env: 'TORPOR_PROXY_PORT', default: '8080', help: 'HTTP port of the proxy (0 picks a free one)' },
+  port: { env: 'TORPOR_PROXY_PORT', default: '8000', help: 'HTTP port of the proxy (0 picks a free one)' },
   metricsPort: { env: 'TORPOR_PROXY_METRICS_PORT', default: '0', help: 'Prometheus /metrics port (0 picks a free one)' },
   scheduler: { env: 'TORPOR_SCHEDULER', default: '127.0.0.1:7100', help: 'scheduler gRPC address (Machines API)' },
   natsUrl: { env: 'NATS_URL', default: 'nats://127.0.0.1:4222', help: 'NATS server(s) with JetStream, comma separated' },
