@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { freePort } from '../../scripts/mesh/nats-server';
+import { freePort } from '../../lib/net';
 
 const BIN = path.resolve(__dirname, '../../../bin/torpor.js');
 

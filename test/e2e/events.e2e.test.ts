@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { MachineState } from '../../gen/torpor/machines/v1/machines';
 import { EVENTS_STREAM } from '../../lib/nats';
 import type { Mesh } from '../../scripts/mesh/mesh';
-import { config, readStream, sleep, startMesh, stopMesh } from './fixture';
+import { config, readStream, sleep, startMesh, stopMesh, suspendAndWait } from './fixture';
 
 const S = MachineState;
 
@@ -19,10 +19,7 @@ describe('lifecycle events on NATS, end to end', function () {
   });
   after(() => stopMesh(mesh));
 
-  const suspend = async (id: string) => {
-    await c.suspendMachine({ id });
-    await c.waitMachine({ id, state: S.MACHINE_STATE_SUSPENDED, timeoutSeconds: 60, instanceId: '' });
-  };
+  const suspend = (id: string) => suspendAndWait(c, id);
 
   it('N1 + N2: suspend/resume/stop/update/destroy yields exactly the expected subjects, in order, numbered without gaps', async () => {
     const m = await c.createMachine({ app: 'shop', name: 'ev1', region: 'bog', config: config(), skipStart: false });

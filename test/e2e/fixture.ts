@@ -1,13 +1,15 @@
 // Shared set-up of the end-to-end tests: the whole mesh as separate processes on
 // loopback, real nats-server, real QEMU guests (TORPOR_TEST_VMM=fake swaps in the
 // test double, for debugging the wiring only), plus helpers to read JetStream.
+import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
-import { MachineConfig, MachineState } from '../../gen/torpor/machines/v1/machines';
+import { Machine, MachineConfig, MachinesClient, MachineState } from '../../gen/torpor/machines/v1/machines';
+import type { AsyncClient } from '../../lib/grpc/client';
 import { Mesh, MeshOptions } from '../../scripts/mesh/mesh';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -118,3 +120,10 @@ export async function readStream(natsUrl: string, stream: string, filter: string
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** L1: SuspendMachine answers once the machine is suspending; then waits until it is suspended. */
+export async function suspendAndWait(c: AsyncClient<MachinesClient>, id: string): Promise<Machine> {
+  const s = await c.suspendMachine({ id });
+  assert.equal(s.state, MachineState.MACHINE_STATE_SUSPENDING, 'L1: SuspendMachine answers once the machine is suspending');
+  return c.waitMachine({ id, state: MachineState.MACHINE_STATE_SUSPENDED, timeoutSeconds: 60, instanceId: '' });
+}

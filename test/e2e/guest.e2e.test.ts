@@ -6,7 +6,7 @@ import path from 'node:path';
 import { MachineState } from '../../gen/torpor/machines/v1/machines';
 import { LOGS_STREAM } from '../../lib/nats';
 import type { Mesh } from '../../scripts/mesh/mesh';
-import { config, get, readStream, sleep, startMesh, stopMesh } from './fixture';
+import { config, get, readStream, sleep, startMesh, stopMesh, suspendAndWait } from './fixture';
 
 const S = MachineState;
 
@@ -21,10 +21,7 @@ describe('guest console and clock across suspend/resume, end to end', function (
   });
   after(() => stopMesh(mesh));
 
-  const suspend = async (id: string) => {
-    await c.suspendMachine({ id });
-    return c.waitMachine({ id, state: S.MACHINE_STATE_SUSPENDED, timeoutSeconds: 60, instanceId: '' });
-  };
+  const suspend = (id: string) => suspendAndWait(c, id);
 
   it('E2: a numbered stream of console lines arrives complete, in order, once, across suspend and resume', async () => {
     const m = await c.createMachine({ app: 'logs', name: '', region: 'bog', config: config(), skipStart: false });

@@ -8,7 +8,7 @@ import { SnapshotsClient, SnapshotState } from '../../gen/torpor/snapshots/v1/sn
 import { TorporError } from '../../lib/errors';
 import { asyncClient } from '../../lib/grpc/client';
 import type { Mesh } from '../../scripts/mesh/mesh';
-import { config, get, sleep, startMesh, stopMesh } from './fixture';
+import { config, get, sleep, startMesh, stopMesh, suspendAndWait as suspendAndWaitFor } from './fixture';
 
 const S = MachineState;
 
@@ -24,11 +24,7 @@ describe('lifecycle end to end on real VMs', function () {
   after(() => stopMesh(mesh));
 
   const create = (over: Parameters<typeof config>[0] = {}) => c.createMachine({ app: 'web', name: '', region: 'bog', config: config(over), skipStart: false });
-  const suspendAndWait = async (id: string) => {
-    const s = await c.suspendMachine({ id });
-    assert.equal(s.state, S.MACHINE_STATE_SUSPENDING, 'L1: SuspendMachine answers once the machine is suspending');
-    return c.waitMachine({ id, state: S.MACHINE_STATE_SUSPENDED, timeoutSeconds: 60, instanceId: '' });
-  };
+  const suspendAndWait = (id: string) => suspendAndWaitFor(c, id);
   const snapshotDir = (machineId: string) => path.join(mesh.opts.dataDir, 'hosts', 'h1', 'snapshots', machineId);
 
   it('L1 + L3 + L10: create → suspend → start resumes the same guest: same /boot token, counter continues', async () => {

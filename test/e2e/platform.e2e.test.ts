@@ -11,7 +11,7 @@ import { SnapshotsClient, SnapshotState } from '../../gen/torpor/snapshots/v1/sn
 import { TorporError } from '../../lib/errors';
 import { asyncClient } from '../../lib/grpc/client';
 import { waitForLine, type Mesh } from '../../scripts/mesh/mesh';
-import { config, get, sleep, startMesh, stopMesh } from './fixture';
+import { config, get, sleep, startMesh, stopMesh, suspendAndWait } from './fixture';
 
 const S = MachineState;
 const BUF = path.resolve(__dirname, '..', '..', '..', 'node_modules', '.bin', 'buf');
@@ -38,10 +38,7 @@ describe('hosts, regions, platform versions and operator tools, end to end', fun
   });
   after(() => stopMesh(mesh));
 
-  const suspend = async (id: string) => {
-    await c.suspendMachine({ id });
-    return c.waitMachine({ id, state: S.MACHINE_STATE_SUSPENDED, timeoutSeconds: 60, instanceId: '' });
-  };
+  const suspend = (id: string) => suspendAndWait(c, id);
 
   it('R5: a machine last updated before suspend support is refused with "run an update"; after an update it suspends', async () => {
     const m = await c.createMachine({ app: 'old', name: '', region: 'bog', config: config(), skipStart: false });

@@ -4,11 +4,11 @@
 // are private to the agent (S5) and deleted once loaded, stopped or invalidated.
 // No gRPC here: the snapshot-store is reached through SnapshotAuthority.
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { failedPrecondition, notFound, resourceExhausted, TorporError } from '../../../lib/errors';
 import { newSnapshotId, SNAPSHOT_ID_RE } from '../../../lib/ids';
 import type { Logger } from '../../../lib/log';
+import { freePort } from '../../../lib/net';
 import { KeyedLock } from '../../../lib/keyed-lock';
 import type { RegisteredSnapshot, SnapshotAuthority } from './ports';
 import type { VmRecord, VmRecords } from './vm-records';
@@ -266,15 +266,4 @@ function readdirSafe(dir: string): string[] {
   } catch {
     return [];
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
