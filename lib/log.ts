@@ -8,7 +8,10 @@ export type Logger = pino.Logger;
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 
-const requestContext = new AsyncLocalStorage<{ requestId: string }>();
+const requestContext = new AsyncLocalStorage<{ requestId: string; startedAt: number }>();
+
+/** Wall-clock milliseconds with sub-millisecond precision. */
+export const preciseNow = () => performance.timeOrigin + performance.now();
 
 export function createLogger(service: string, level = process.env.LOG_LEVEL ?? 'info'): Logger {
   return pino({
@@ -25,6 +28,11 @@ export function currentRequestId(): string | undefined {
   return requestContext.getStore()?.requestId;
 }
 
+/** When the RPC being served arrived (for the control-plane overhead measure). */
+export function currentRequestStartedAt(): number | undefined {
+  return requestContext.getStore()?.startedAt;
+}
+
 export function withRequestId<T>(requestId: string | undefined, fn: () => T): T {
-  return requestContext.run({ requestId: requestId || randomUUID() }, fn);
+  return requestContext.run({ requestId: requestId || randomUUID(), startedAt: preciseNow() }, fn);
 }

@@ -5,7 +5,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, JetStreamClient } from '@nats-io/jetstream';
 import { Event } from '../gen/torpor/events/v1/events';
 import { newEventId } from './ids';
-import type { Logger } from './log';
+import { currentRequestStartedAt, Logger, preciseNow } from './log';
 import { streamsReady } from './nats';
 import type { Db } from './sqlite';
 
@@ -30,6 +30,9 @@ CREATE TABLE event_sequences (
 );
 `;
 
+/** Second outbox migration: when the RPC that caused each event arrived. */
+export const OUTBOX_REQUESTED_AT_MIGRATION = 'ALTER TABLE outbox ADD COLUMN requested_at REAL';
+
 export type EventInput = Omit<Partial<Event>, 'id' | 'time' | 'sequence'> & { type: string; app: string; machineId: string };
 
 /** `machine.suspended` → `machine.suspended.<app>.<machine_id>` (N1). */
@@ -48,8 +51,8 @@ export function appendEvent(db: Db, input: EventInput, now = new Date()): Event 
     .get(input.machineId, family) as { last: number };
   const event = Event.fromPartial({ ...input, id: newEventId(), time: now, sequence: row.last });
   db.prepare(
-    'INSERT INTO outbox (id, subject, machine_id, sequence, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)',
-  ).run(event.id, subjectFor(event.type, event.app, event.machineId), event.machineId, event.sequence, JSON.stringify(Event.toJSON(event)), now.getTime());
+    'INSERT INTO outbox (id, subject, machine_id, sequence, payload, created_at, requested_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  ).run(event.id, subjectFor(event.type, event.app, event.machineId), event.machineId, event.sequence, JSON.stringify(Event.toJSON(event)), now.getTime(), currentRequestStartedAt() ?? null);
   return event;
 }
 
@@ -65,6 +68,15 @@ export function eventsOfMachine(db: Db, machineId: string): OutboxRow[] {
   return db.prepare('SELECT id, subject, sequence, payload, published_at FROM outbox WHERE machine_id = ? ORDER BY seq').all(machineId) as OutboxRow[];
 }
 
+export interface PublishedEvent {
+  subject: string;
+  payload: string;
+  /** When the RPC that caused it arrived (wall-clock ms), if an RPC did. */
+  requestedAt: number | null;
+  /** When JetStream acknowledged it (wall-clock ms). */
+  publishedAt: number;
+}
+
 /** Publishes pending outbox rows in order; survives NATS outages by retrying with backoff. */
 export class OutboxRelay {
   private wake?: () => void;
@@ -78,7 +90,7 @@ export class OutboxRelay {
     private readonly db: Db,
     private readonly nc: () => Promise<NatsConnection>,
     private readonly log: Logger,
-    private readonly onPublished?: (subject: string, createdAt: number) => void,
+    private readonly onPublished?: (e: PublishedEvent) => void,
   ) {}
 
   start(): void {
@@ -102,7 +114,7 @@ export class OutboxRelay {
   }
 
   private async run(): Promise<void> {
-    const pending = this.db.prepare('SELECT seq, id, subject, payload, created_at FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT 256');
+    const pending = this.db.prepare('SELECT seq, id, subject, payload, requested_at FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT 256');
     const markDone = this.db.prepare('UPDATE outbox SET published_at = ? WHERE seq = ?');
     let backoff = 100;
     while (!this.stopped) {
@@ -113,12 +125,14 @@ export class OutboxRelay {
           this.js = jetstream(nc, { timeout: 2000 });
         }
         this.dirty = false;
-        const rows = pending.all() as { seq: number; id: string; subject: string; payload: string; created_at: number }[];
+        const rows = pending.all() as { seq: number; id: string; subject: string; payload: string; requested_at: number | null }[];
+        // One at a time: a later event never reaches the stream before an earlier one.
         for (const r of rows) {
           if (this.stopped) return;
           await this.js.publish(r.subject, r.payload, { msgID: r.id });
+          const publishedAt = preciseNow();
           markDone.run(Date.now(), r.seq);
-          this.onPublished?.(r.subject, r.created_at);
+          this.onPublished?.({ subject: r.subject, payload: r.payload, requestedAt: r.requested_at, publishedAt });
         }
         backoff = 100;
         if (rows.length === 256 || this.dirty) continue;

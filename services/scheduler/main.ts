@@ -16,6 +16,7 @@ import { GrpcSnapshotStore } from './src/adapters/snapshot-store';
 import { hostRegistryService } from './src/grpc/host-registry-service';
 import { machinesService } from './src/grpc/machines-service';
 import { MachineLifecycle } from './src/lifecycle';
+import { OverheadMeter } from './src/overhead-meter';
 import { MIGRATIONS } from './src/store/schema';
 import { MachineStore } from './src/store/machine-store';
 
@@ -41,14 +42,18 @@ async function main() {
   life.handleSignals();
   const metrics = new Metrics('scheduler');
   const transitions = metrics.counter('torpor_machine_transitions_total', 'machine state changes by new state', ['to']);
-  const eventLag = metrics.counter('torpor_events_published_total', 'lifecycle events relayed to JetStream', ['type']);
+  const published = metrics.counter('torpor_events_published_total', 'lifecycle events relayed to JetStream', ['type']);
+  const overhead = new OverheadMeter(metrics);
 
   const db = openDatabase(path.join(cfg.dataDir, 'scheduler', 'machines.db'), MIGRATIONS);
   life.onClose('database', () => void db.close());
 
   const natsConn = connectNats(cfg.natsUrl, 'torpor-scheduler', log);
   life.onClose('nats', async () => (await natsConn).close());
-  const relay = new OutboxRelay(db, () => natsConn, log, (subject) => eventLag.inc({ type: subject.split('.').slice(0, 2).join('.') }));
+  const relay = new OutboxRelay(db, () => natsConn, log, (e) => {
+    published.inc({ type: e.subject.split('.').slice(0, 2).join('.') });
+    overhead.observe(e);
+  });
   relay.start();
   life.onClose('event relay', () => relay.stop());
 

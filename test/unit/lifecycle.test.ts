@@ -42,10 +42,12 @@ class MemoryHosts implements HostAgentPort {
   async stop(_a: string, id: string) {
     this.calls.push('stop');
     this.vms.delete(id);
+    return { tookMs: 1 };
   }
   async destroy(_a: string, id: string) {
     this.calls.push('destroy');
     this.vms.delete(id);
+    return { tookMs: 1 };
   }
   async running(_a: string, id: string) {
     return this.vms.has(id);

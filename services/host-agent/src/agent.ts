@@ -97,6 +97,7 @@ export class HostAgentCore {
 
   boot(id: Identity, spec: Spec): Promise<VmView> {
     return this.lock.run(id.machineId, async () => {
+      const t0 = Date.now();
       this.checkMemory(id.machineId, spec.memoryMb);
       const prev = this.records.get(id.machineId);
       if (prev?.running) await this.vmm.stop(id.machineId, this.vmDir(id.machineId));
@@ -105,7 +106,6 @@ export class HostAgentCore {
       const rec: VmRecord = { ...id, ...spec, hostPort: prev?.hostPort ?? (await freePort()), running: false };
       this.records.put(rec);
       this.hooks.vmStarted(id.machineId, id.app);
-      const t0 = Date.now();
       const vm = await this.vmm.boot(this.launch(rec));
       this.records.put({ ...rec, running: true });
       this.pids.set(id.machineId, vm.pid);
@@ -131,10 +131,9 @@ export class HostAgentCore {
       }
       this.records.setRunning(id.machineId, false);
       this.pids.delete(id.machineId);
-      const tookMs = Date.now() - t0;
       try {
         const snapshot = await this.snapshots.register({ id: snapshotId, machineId: id.machineId, app: rec.app, hostId: this.opts.hostId, generation: rec.generation, instanceId: rec.instanceId, files });
-        return { snapshot, tookMs };
+        return { snapshot, tookMs: Date.now() - t0 };
       } catch (err) {
         // Unregistered, it can never be claimed: its memory must not linger (S5).
         fs.rmSync(dir, { recursive: true, force: true });
@@ -145,13 +144,13 @@ export class HostAgentCore {
 
   resume(id: Identity, spec: Spec, snapshotId: string): Promise<VmView> {
     return this.lock.run(id.machineId, async () => {
+      const t0 = Date.now();
       if (!SNAPSHOT_ID_RE.test(snapshotId)) throw failedPrecondition(`"${snapshotId}" is not a snapshot id`);
       if (this.records.wasLoaded(snapshotId)) throw failedPrecondition(`this host has already loaded snapshot ${snapshotId} once; a snapshot is never resumed twice (S3)`);
       const prev = this.records.get(id.machineId);
       if (!prev) throw failedPrecondition(`machine ${id.machineId} has never run on host ${this.opts.hostId}; its snapshot cannot be here (S1)`);
       if (prev.running) throw failedPrecondition(`machine ${id.machineId} is already running on this host`);
       this.checkMemory(id.machineId, spec.memoryMb);
-      const t0 = Date.now();
       const claim = await this.snapshots.claim({ snapshotId, machineId: id.machineId, hostId: this.opts.hostId, generation: id.generation });
       this.records.markLoaded(snapshotId, id.machineId);
       const dir = path.join(this.snapshotsRoot(), id.machineId, snapshotId);
@@ -174,24 +173,32 @@ export class HostAgentCore {
     });
   }
 
-  stop(machineId: string): Promise<number> {
+  stop(machineId: string): Promise<{ snapshotsDeleted: number; tookMs: number }> {
     return this.lock.run(machineId, async () => {
+      const t0 = Date.now();
       await this.vmm.stop(machineId, this.vmDir(machineId));
       if (this.records.get(machineId)) this.records.setRunning(machineId, false);
       this.pids.delete(machineId);
-      return this.deleteSnapshotFiles(machineId);
+      return { snapshotsDeleted: this.deleteSnapshotFiles(machineId), tookMs: Date.now() - t0 };
     });
   }
 
-  destroy(machineId: string): Promise<void> {
+  destroy(machineId: string): Promise<{ tookMs: number }> {
     return this.lock.run(machineId, async () => {
+      const t0 = Date.now();
       await this.vmm.stop(machineId, this.vmDir(machineId));
       this.hooks.vmDestroyed(machineId);
       this.deleteSnapshotFiles(machineId);
       fs.rmSync(this.vmDir(machineId), { recursive: true, force: true });
       this.records.remove(machineId);
       this.pids.delete(machineId);
+      return { tookMs: Date.now() - t0 };
     });
+  }
+
+  /** The VM's state once any operation in flight on it has finished (a definitive answer). */
+  settled(machineId: string): Promise<VmView> {
+    return this.lock.run(machineId, async () => this.get(machineId));
   }
 
   get(machineId: string): VmView {

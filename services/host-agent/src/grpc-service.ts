@@ -40,14 +40,13 @@ export function hostAgentService(core: HostAgentCore, info: () => { hostId: stri
       return status(await core.resume(identity(req.vm), spec(req.spec), check.snapshotId(req.snapshotId)));
     },
     async stopMachine(req) {
-      return { snapshotsDeleted: await core.stop(check.machineId(req.machineId, 'machine_id')) };
+      return core.stop(check.machineId(req.machineId, 'machine_id'));
     },
     async destroyMachine(req) {
-      await core.destroy(check.machineId(req.machineId, 'machine_id'));
-      return {};
+      return core.destroy(check.machineId(req.machineId, 'machine_id'));
     },
     async getVm(req) {
-      return status(core.get(check.machineId(req.machineId, 'machine_id')));
+      return status(await core.settled(check.machineId(req.machineId, 'machine_id')));
     },
   };
 }

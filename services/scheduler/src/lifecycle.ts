@@ -115,10 +115,13 @@ export class MachineLifecycle {
       const m = this.store.get(id);
       assertOperation(id, 'stop', m.state);
       const stopping = this.store.transition(id, m.state, 'stopping');
-      if (m.state === 'suspended') await this.snapshots.invalidate(id, 'machine stopped: its next start is a cold start (L4)');
-      const t0 = this.now();
-      await this.stopOnHost(stopping);
-      return this.store.transition(id, 'stopping', 'stopped', { url: '', snapshotId: '' }, { hostMs: this.now() - t0 });
+      // Independent, so at once: the store's verdict makes the snapshot unusable even
+      // while the agent is still deleting its files.
+      const [, host] = await Promise.all([
+        m.state === 'suspended' ? this.snapshots.invalidate(id, 'machine stopped: its next start is a cold start (L4)') : undefined,
+        this.stopOnHost(stopping),
+      ]);
+      return this.store.transition(id, 'stopping', 'stopped', { url: '', snapshotId: '' }, { hostMs: host.tookMs });
     });
   }
 
@@ -131,8 +134,10 @@ export class MachineLifecycle {
       const patch = { config, instanceId: newInstanceId(), platformVersion: this.opts.platformVersion };
       if (m.state !== 'started' && m.state !== 'suspended') return this.store.transition(id, m.state, m.state, patch);
       const replacing = this.store.transition(id, m.state, 'replacing', patch);
-      if (m.state === 'suspended') await this.snapshots.invalidate(id, 'machine updated: suspended machines are cold-started with the new config (L5)');
-      await this.stopOnHost(replacing);
+      await Promise.all([
+        m.state === 'suspended' ? this.snapshots.invalidate(id, 'machine updated: suspended machines are cold-started with the new config (L5)') : undefined,
+        this.stopOnHost(replacing),
+      ]);
       const starting = this.store.transition(id, 'replacing', 'starting', { hostId: this.placeForStart(replacing), url: '', snapshotId: '' });
       return this.coldStart(starting, '', t0);
     });
@@ -144,9 +149,8 @@ export class MachineLifecycle {
       const m = this.store.get(id);
       assertOperation(id, force ? 'force-destroy' : 'destroy', m.state);
       const address = this.store.host(m.hostId)?.address;
-      if (address) await this.hosts.destroy(address, id);
-      await this.snapshots.deleteMachine(id);
-      return this.store.transition(id, m.state, 'destroyed', { url: '', snapshotId: '' }, { reason: force && m.state === 'started' ? 'destroyed with force' : '' });
+      const [host] = await Promise.all([address ? this.hosts.destroy(address, id) : { tookMs: 0 }, this.snapshots.deleteMachine(id)]);
+      return this.store.transition(id, m.state, 'destroyed', { url: '', snapshotId: '' }, { hostMs: host.tookMs, reason: force && m.state === 'started' ? 'destroyed with force' : '' });
     });
   }
 
@@ -207,10 +211,14 @@ export class MachineLifecycle {
       const r = await this.hosts.suspend(this.address(m), this.identity(m), signal);
       this.store.transition(id, 'suspending', 'suspended', { snapshotId: r.snapshotId, url: m.url }, { snapshotId: r.snapshotId, snapshotBytes: r.sizeBytes, hostMs: r.tookMs });
     } catch (err) {
+      // A cancelled call only tells us we stopped waiting: the agent may have written the
+      // snapshot anyway. Ask it (the answer waits for its own operation to end) and the store.
       const cancelled = isKind(err, 'cancelled') || signal.aborted;
       const running = await this.hosts.running(this.address(m), id).catch(() => false);
+      const snapshotId = running ? undefined : await this.snapshots.readySnapshot(id, m.generation).catch(() => undefined);
       const reason = cancelled ? 'suspend cancelled by a start (L9)' : `suspend failed: ${(err as Error).message}`;
       if (running) this.store.transition(id, 'suspending', 'started', {}, { reason });
+      else if (snapshotId) this.store.transition(id, 'suspending', 'suspended', { snapshotId }, { snapshotId, reason: 'the snapshot was written before the cancel reached the host' });
       else this.store.transition(id, 'suspending', 'failed', { url: '' }, { reason });
       if (!cancelled) this.log.warn({ machine: id, err: (err as Error).message }, 'suspend failed');
     }
@@ -243,21 +251,37 @@ export class MachineLifecycle {
     }
   }
 
-  /** S2: a cold start begins a new generation, which invalidates every older snapshot. */
+  /**
+   * S2: a cold start begins a new generation, which invalidates every older snapshot.
+   * The store learns of it while the VM boots (the agent deletes the machine's local
+   * snapshots before booting, and this machine's operations are serialised, so no old
+   * snapshot can be loaded meanwhile); the machine is started only once both are done.
+   */
   private async coldStart(m: MachineRecord, reason: string, t0: number): Promise<MachineRecord> {
     const generation = m.generation + 1;
-    try {
-      await this.snapshots.beginGeneration(m.id, m.app, generation, reason ? `cold start: ${reason}` : 'cold start');
-      const booted = { ...m, generation };
-      const r = await this.hosts.boot(this.address(m), this.identity(booted), this.spec(m));
-      const lastStart = { resumed: false, reason, hostMs: r.tookMs, totalMs: this.now() - t0 };
-      return this.store.transition(m.id, 'starting', 'started', { generation, url: r.url, snapshotId: '', lastStart }, { generation, reason, resumed: false, hostMs: r.tookMs, totalMs: lastStart.totalMs });
-    } catch (err) {
-      const why = (err as Error).message;
-      this.store.transition(m.id, 'starting', 'failed', { generation, url: '', snapshotId: '', lastStart: { resumed: false, reason: why, hostMs: 0, totalMs: this.now() - t0 } }, { reason: why, generation });
+    const fail = (err: Error): never => {
+      this.store.transition(m.id, 'starting', 'failed', { generation, url: '', snapshotId: '', lastStart: { resumed: false, reason: err.message, hostMs: 0, totalMs: this.now() - t0 } }, { reason: err.message, generation });
       if (err instanceof TorporError && err.kind !== 'internal') throw err;
-      throw new TorporError('unavailable', `machine ${m.id} failed to start: ${why}`);
+      throw new TorporError('unavailable', `machine ${m.id} failed to start: ${err.message}`);
+    };
+    let address = '';
+    try {
+      address = this.address(m);
+    } catch (err) {
+      fail(err as Error);
     }
+    const [begun, boot] = await Promise.allSettled([
+      this.snapshots.beginGeneration(m.id, m.app, generation, reason ? `cold start: ${reason}` : 'cold start'),
+      this.hosts.boot(address, this.identity({ ...m, generation }), this.spec(m)),
+    ]);
+    if (begun.status === 'rejected' || boot.status === 'rejected') {
+      // A VM whose generation the store does not know must not run.
+      if (boot.status === 'fulfilled') await this.hosts.stop(address, m.id).catch(() => {});
+      return fail((begun.status === 'rejected' ? begun.reason : (boot as PromiseRejectedResult).reason) as Error);
+    }
+    const r = boot.value;
+    const lastStart = { resumed: false, reason, hostMs: r.tookMs, totalMs: this.now() - t0 };
+    return this.store.transition(m.id, 'starting', 'started', { generation, url: r.url, snapshotId: '', lastStart }, { generation, reason, resumed: false, hostMs: r.tookMs, totalMs: lastStart.totalMs });
   }
 
   /**
@@ -265,14 +289,15 @@ export class MachineLifecycle {
    * stop: the snapshot-store has already invalidated the snapshots, and the agent
    * deletes files of invalidated snapshots when it is back (S5).
    */
-  private async stopOnHost(m: MachineRecord): Promise<void> {
+  private async stopOnHost(m: MachineRecord): Promise<{ tookMs: number }> {
     const address = this.store.host(m.hostId)?.address;
-    if (!address) return;
+    if (!address) return { tookMs: 0 };
     try {
-      await this.hosts.stop(address, m.id);
+      return await this.hosts.stop(address, m.id);
     } catch (err) {
       if (!isKind(err, 'unavailable') && !isKind(err, 'deadline_exceeded')) throw err;
       this.log.warn({ machine: m.id, host: m.hostId, err: (err as Error).message }, 'host unreachable during stop; it cleans up when back');
+      return { tookMs: 0 };
     }
   }
 

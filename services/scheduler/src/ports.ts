@@ -8,8 +8,9 @@ export interface HostAgentPort {
   suspend(address: string, vm: VmIdentity, signal: AbortSignal): Promise<{ snapshotId: string; sizeBytes: number; tookMs: number }>;
   /** Rejects (any kind) when it cannot resume; the message says why (L3). */
   resume(address: string, vm: VmIdentity, spec: VmSpec, snapshotId: string): Promise<{ url: string; tookMs: number }>;
-  stop(address: string, machineId: string): Promise<void>;
-  destroy(address: string, machineId: string): Promise<void>;
+  /** Resolves with the time the agent spent. */
+  stop(address: string, machineId: string): Promise<{ tookMs: number }>;
+  destroy(address: string, machineId: string): Promise<{ tookMs: number }>;
   running(address: string, machineId: string): Promise<boolean>;
 }
 

@@ -1,4 +1,4 @@
-import { OUTBOX_MIGRATION } from '../../../lib/outbox';
+import { OUTBOX_MIGRATION, OUTBOX_REQUESTED_AT_MIGRATION } from '../../../lib/outbox';
 
 /** Numbered migrations of the snapshot-store database; append only. */
 export const MIGRATIONS = [
@@ -33,4 +33,5 @@ export const MIGRATIONS = [
     completed_at INTEGER
   );
   `,
+  OUTBOX_REQUESTED_AT_MIGRATION,
 ];

@@ -101,7 +101,7 @@ export interface VmStatus {
   url: string;
   /** QEMU pid, when running. */
   pid: number;
-  /** Time the boot or resume took inside the agent. */
+  /** Time the boot or resume took inside the agent (the whole request). */
   tookMs: number;
   /** True if this start resumed from a snapshot. */
   resumed: boolean;
@@ -121,7 +121,7 @@ export interface SuspendMachineResponse {
   snapshot:
     | Snapshot
     | undefined;
-  /** Time the suspend took inside the agent. */
+  /** Time the suspend took inside the agent, registration included. */
   tookMs: number;
 }
 
@@ -149,6 +149,8 @@ export interface StopMachineRequest {
 export interface StopMachineResponse {
   /** Snapshot files deleted. */
   snapshotsDeleted: number;
+  /** Time the stop took inside the agent. */
+  tookMs: number;
 }
 
 /** DestroyMachine input. */
@@ -159,6 +161,8 @@ export interface DestroyMachineRequest {
 
 /** DestroyMachine output. */
 export interface DestroyMachineResponse {
+  /** Time the destroy took inside the agent. */
+  tookMs: number;
 }
 
 /** GetVm input. */
@@ -1429,13 +1433,16 @@ export const StopMachineRequest: MessageFns<StopMachineRequest> = {
 };
 
 function createBaseStopMachineResponse(): StopMachineResponse {
-  return { snapshotsDeleted: 0 };
+  return { snapshotsDeleted: 0, tookMs: 0 };
 }
 
 export const StopMachineResponse: MessageFns<StopMachineResponse> = {
   encode(message: StopMachineResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.snapshotsDeleted !== 0) {
       writer.uint32(8).uint32(message.snapshotsDeleted);
+    }
+    if (message.tookMs !== 0) {
+      writer.uint32(16).uint32(message.tookMs);
     }
     return writer;
   },
@@ -1461,6 +1468,14 @@ export const StopMachineResponse: MessageFns<StopMachineResponse> = {
             message.snapshotsDeleted = reader.uint32();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.tookMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1480,6 +1495,11 @@ export const StopMachineResponse: MessageFns<StopMachineResponse> = {
         : isSet(object.snapshots_deleted)
         ? globalThis.Number(object.snapshots_deleted)
         : 0,
+      tookMs: isSet(object.tookMs)
+        ? globalThis.Number(object.tookMs)
+        : isSet(object.took_ms)
+        ? globalThis.Number(object.took_ms)
+        : 0,
     };
   },
 
@@ -1487,6 +1507,9 @@ export const StopMachineResponse: MessageFns<StopMachineResponse> = {
     const obj: any = {};
     if (message.snapshotsDeleted !== 0) {
       obj.snapshotsDeleted = Math.round(message.snapshotsDeleted);
+    }
+    if (message.tookMs !== 0) {
+      obj.tookMs = Math.round(message.tookMs);
     }
     return obj;
   },
@@ -1497,6 +1520,7 @@ export const StopMachineResponse: MessageFns<StopMachineResponse> = {
   fromPartial(object: DeepPartial<StopMachineResponse>): StopMachineResponse {
     const message = createBaseStopMachineResponse();
     message.snapshotsDeleted = object.snapshotsDeleted ?? 0;
+    message.tookMs = object.tookMs ?? 0;
     return message;
   },
 };
@@ -1575,11 +1599,14 @@ export const DestroyMachineRequest: MessageFns<DestroyMachineRequest> = {
 };
 
 function createBaseDestroyMachineResponse(): DestroyMachineResponse {
-  return {};
+  return { tookMs: 0 };
 }
 
 export const DestroyMachineResponse: MessageFns<DestroyMachineResponse> = {
-  encode(_: DestroyMachineResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: DestroyMachineResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tookMs !== 0) {
+      writer.uint32(8).uint32(message.tookMs);
+    }
     return writer;
   },
 
@@ -1596,6 +1623,14 @@ export const DestroyMachineResponse: MessageFns<DestroyMachineResponse> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.tookMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1608,20 +1643,30 @@ export const DestroyMachineResponse: MessageFns<DestroyMachineResponse> = {
     }
   },
 
-  fromJSON(_: any): DestroyMachineResponse {
-    return {};
+  fromJSON(object: any): DestroyMachineResponse {
+    return {
+      tookMs: isSet(object.tookMs)
+        ? globalThis.Number(object.tookMs)
+        : isSet(object.took_ms)
+        ? globalThis.Number(object.took_ms)
+        : 0,
+    };
   },
 
-  toJSON(_: DestroyMachineResponse): unknown {
+  toJSON(message: DestroyMachineResponse): unknown {
     const obj: any = {};
+    if (message.tookMs !== 0) {
+      obj.tookMs = Math.round(message.tookMs);
+    }
     return obj;
   },
 
   create(base?: DeepPartial<DestroyMachineResponse>): DestroyMachineResponse {
     return DestroyMachineResponse.fromPartial(base ?? {});
   },
-  fromPartial(_: DeepPartial<DestroyMachineResponse>): DestroyMachineResponse {
+  fromPartial(object: DeepPartial<DestroyMachineResponse>): DestroyMachineResponse {
     const message = createBaseDestroyMachineResponse();
+    message.tookMs = object.tookMs ?? 0;
     return message;
   },
 };
@@ -1777,7 +1822,7 @@ export const HostAgentService = {
       Buffer.from(DestroyMachineResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DestroyMachineResponse => DestroyMachineResponse.decode(value),
   },
-  /** State of one machine's VM on this host. */
+  /** State of one machine's VM on this host, once any operation in flight on it has finished. */
   getVm: {
     path: "/torpor.hostagent.v1.HostAgent/GetVm" as const,
     requestStream: false as const,
@@ -1813,7 +1858,7 @@ export interface HostAgentServer extends UntypedServiceImplementation {
   stopMachine: handleUnaryCall<StopMachineRequest, StopMachineResponse>;
   /** Stops the VM and removes everything the host holds for the machine. */
   destroyMachine: handleUnaryCall<DestroyMachineRequest, DestroyMachineResponse>;
-  /** State of one machine's VM on this host. */
+  /** State of one machine's VM on this host, once any operation in flight on it has finished. */
   getVm: handleUnaryCall<GetVmRequest, VmStatus>;
 }
 
@@ -1922,7 +1967,7 @@ export interface HostAgentClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DestroyMachineResponse) => void,
   ): ClientUnaryCall;
-  /** State of one machine's VM on this host. */
+  /** State of one machine's VM on this host, once any operation in flight on it has finished. */
   getVm(request: GetVmRequest, callback: (error: ServiceError | null, response: VmStatus) => void): ClientUnaryCall;
   getVm(
     request: GetVmRequest,

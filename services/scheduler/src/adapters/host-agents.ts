@@ -28,11 +28,11 @@ export class GrpcHostAgents implements HostAgentPort {
   }
 
   async stop(address: string, machineId: string) {
-    await this.client(address).stopMachine({ machineId });
+    return { tookMs: (await this.client(address).stopMachine({ machineId })).tookMs };
   }
 
   async destroy(address: string, machineId: string) {
-    await this.client(address).destroyMachine({ machineId });
+    return { tookMs: (await this.client(address).destroyMachine({ machineId })).tookMs };
   }
 
   async running(address: string, machineId: string) {

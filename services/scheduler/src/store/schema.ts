@@ -1,4 +1,4 @@
-import { OUTBOX_MIGRATION } from '../../../../lib/outbox';
+import { OUTBOX_MIGRATION, OUTBOX_REQUESTED_AT_MIGRATION } from '../../../../lib/outbox';
 
 /** Numbered migrations of the scheduler database; append only. */
 export const MIGRATIONS = [
@@ -32,4 +32,5 @@ export const MIGRATIONS = [
     last_seen INTEGER NOT NULL
   );
   `,
+  OUTBOX_REQUESTED_AT_MIGRATION,
 ];
