@@ -1,6 +1,7 @@
 // Real-VM figures through the whole mesh: cold boot, suspend, snapshot size, resume
 // (StartMachine call → first HTTP answer), QEMU RSS, host agent RSS with ten VMs, and
 // the control plane's own cost per lifecycle operation.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { MachineConfig, MachineState } from '../gen/torpor/machines/v1/machines';
@@ -9,6 +10,13 @@ import { asyncClient } from '../lib/grpc/client';
 import type { Mesh } from '../scripts/mesh/mesh';
 import { EventClock } from './event-clock';
 import { rssMb } from './stats';
+
+/**
+ * Lets the kernel finish writing back what the previous step dirtied (a suspended guest's
+ * memory file holds up to its whole RAM in dirty page cache) so that each timed step runs
+ * on a settled host, as a wake-up some time after a suspend does.
+ */
+const settle = () => execFileSync('sync');
 
 const config = (memoryMb: number) => MachineConfig.fromPartial({ image: 'default', guest: { cpus: 1, memoryMb, cpuKind: 'shared', gpus: 0 } });
 
@@ -47,6 +55,7 @@ export async function benchVm(mesh: Mesh, memoryMb: number, log: (s: string) => 
   const snaps = asyncClient(SnapshotsClient, mesh.storeAddress);
   const clock = await EventClock.start(mesh.natsUrl);
   try {
+    settle();
     let t0 = performance.now();
     const m = await c.createMachine({ app: 'bench', name: '', region: 'bog', config: config(memoryMb), skipStart: false });
     const coldBootMs = (await firstAnswer(m.url)) - t0;
@@ -61,6 +70,7 @@ export async function benchVm(mesh: Mesh, memoryMb: number, log: (s: string) => 
     const suspendMs = suspended.at - t0;
     const snap = await snaps.getSnapshot({ id: String(suspended.json.snapshotId) });
 
+    settle();
     t0 = performance.now();
     const r = await c.startMachine({ id: m.id });
     const resumeMs = (await firstAnswer(r.machine!.url)) - t0;

@@ -56,6 +56,8 @@ const NO_HOOKS: AgentHooks = { vmStarted() {}, vmDestroyed() {} };
 export class HostAgentCore {
   private readonly lock = new KeyedLock();
   private readonly pids = new Map<string, number>();
+  /** Claims being marked consumed; the machine's next suspend waits for its own (event order). */
+  private readonly completions = new Map<string, Promise<void>>();
 
   constructor(
     private readonly opts: AgentOptions,
@@ -118,6 +120,8 @@ export class HostAgentCore {
       const rec = this.runningRecord(id.machineId);
       if (rec.generation !== id.generation) throw failedPrecondition(`machine ${id.machineId} runs generation ${rec.generation} here, not ${id.generation}`);
       const t0 = Date.now();
+      await this.completions.get(id.machineId);
+      this.completions.delete(id.machineId);
       const snapshotId = newSnapshotId();
       const dir = path.join(this.snapshotsRoot(), id.machineId, snapshotId);
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -161,7 +165,9 @@ export class HostAgentCore {
         const vm = await this.vmm.resume(this.launch(rec), claim.files);
         this.records.put({ ...rec, running: true });
         this.pids.set(id.machineId, vm.pid);
-        await this.snapshots.complete(claim.claimId, true, '').catch((err) => this.log.warn({ err: (err as Error).message }, 'could not complete claim'));
+        // Not awaited: the claim alone already makes the snapshot unusable again (S3); marking it
+        // consumed (snapshot.resumed) need not hold up the guest's first request.
+        this.completions.set(id.machineId, this.completeWithRetry(claim.claimId));
         return this.view(rec, { tookMs: Date.now() - t0, resumed: true, pid: vm.pid });
       } catch (err) {
         const reason = (err as Error).message;
@@ -171,6 +177,17 @@ export class HostAgentCore {
         fs.rmSync(dir, { recursive: true, force: true }); // S3: loaded once, or never: gone either way
       }
     });
+  }
+
+  private async completeWithRetry(claimId: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.snapshots.complete(claimId, true, '');
+      } catch (err) {
+        if (attempt >= 5) return this.log.warn({ claim: claimId, err: (err as Error).message }, 'could not mark a loaded snapshot consumed; it stays claimed (still never loadable again)');
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
+    }
   }
 
   stop(machineId: string): Promise<{ snapshotsDeleted: number; tookMs: number }> {
