@@ -91,12 +91,16 @@ export function livePidFromFile(pidFile: string): number | null {
   return pid;
 }
 
+const GUEST_NICENESS = Number(process.env.TORPOR_GUEST_NICENESS ?? 5);
+
 /**
  * Runs QEMU with -daemonize (args must write pidFile); resolves with the daemon's
  * pid once QEMU is initialised, i.e. once the foreground process has exited 0.
  */
 export async function spawnDaemonized(qemu: string, args: string[], cwd: string, pidFile: string, deadlineMs: number): Promise<number> {
-  const child = spawn(qemu, args, { stdio: ['ignore', 'ignore', 'pipe'], cwd });
+  // Guests run a little below the control plane: a guest busy translating code under TCG
+  // must not hold up the RPCs and events of every other machine. (Every QEMU thread inherits it.)
+  const child = spawn('nice', ['-n', String(GUEST_NICENESS), qemu, ...args], { stdio: ['ignore', 'ignore', 'pipe'], cwd });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d.toString()));
   const code = await new Promise<number | null>((resolve, reject) => {
