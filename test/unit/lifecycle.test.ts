@@ -18,6 +18,7 @@ class MemoryHosts implements HostAgentPort {
   calls: string[] = [];
   suspendDelayMs = 20;
   resumeError?: Error;
+  stopError?: Error;
   vms = new Set<string>();
   async boot(_a: string, vm: VmIdentity) {
     this.calls.push(`boot:${vm.generation}`);
@@ -41,6 +42,7 @@ class MemoryHosts implements HostAgentPort {
   }
   async stop(_a: string, id: string) {
     this.calls.push('stop');
+    if (this.stopError) throw this.stopError;
     this.vms.delete(id);
     return { tookMs: 1 };
   }
@@ -179,5 +181,17 @@ describe('lifecycle orchestration (in-memory ports)', () => {
       ['created', 'starting', 'started', 'suspending', 'suspended', 'starting', 'started', 'stopping', 'stopped'],
     );
     assert.deepEqual(ev.map((e) => e.sequence), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it('L8: nothing is left half-done: a stop the host fails leaves the machine failed with the reason, and it can be started again', async () => {
+    const m = await started();
+    hosts.stopError = new TorporError('internal', 'qemu would not die');
+    await assert.rejects(life.stop(m.id), /qemu would not die/);
+    const failed = life.get(m.id);
+    assert.equal(failed.state, 'failed');
+    assert.deepEqual(eventsOfMachine(db, m.id).at(-1)!.subject.split('.')[1], 'failed');
+    assert.match(JSON.parse(eventsOfMachine(db, m.id).at(-1)!.payload).reason, /stopping failed: qemu would not die/);
+    hosts.stopError = undefined;
+    assert.equal((await life.start(m.id)).machine.state, 'started');
   });
 });

@@ -104,7 +104,10 @@ export class MachineLifecycle {
       const abort = new AbortController();
       this.suspends.set(id, abort);
       // Queued now, so it runs before any operation that arrives after this answer.
-      this.lock.run(id, () => this.finishSuspend(id, abort.signal)).finally(() => this.suspends.delete(id));
+      this.lock
+        .run(id, () => this.finishSuspend(id, abort.signal))
+        .catch((err) => void this.markFailed(id, 'suspending', err))
+        .finally(() => this.suspends.delete(id));
       return suspending;
     });
   }
@@ -120,7 +123,9 @@ export class MachineLifecycle {
       const [, host] = await Promise.all([
         m.state === 'suspended' ? this.snapshots.invalidate(id, 'machine stopped: its next start is a cold start (L4)') : undefined,
         this.stopOnHost(stopping),
-      ]);
+      ]).catch((err) => {
+        throw this.markFailed(id, 'stopping', err);
+      });
       return this.store.transition(id, 'stopping', 'stopped', { url: '', snapshotId: '' }, { hostMs: host.tookMs });
     });
   }
@@ -137,8 +142,16 @@ export class MachineLifecycle {
       await Promise.all([
         m.state === 'suspended' ? this.snapshots.invalidate(id, 'machine updated: suspended machines are cold-started with the new config (L5)') : undefined,
         this.stopOnHost(replacing),
-      ]);
-      const starting = this.store.transition(id, 'replacing', 'starting', { hostId: this.placeForStart(replacing), url: '', snapshotId: '' });
+      ]).catch((err) => {
+        throw this.markFailed(id, 'replacing', err);
+      });
+      let hostId = '';
+      try {
+        hostId = this.placeForStart(replacing);
+      } catch (err) {
+        throw this.markFailed(id, 'replacing', err);
+      }
+      const starting = this.store.transition(id, 'replacing', 'starting', { hostId, url: '', snapshotId: '' });
       return this.coldStart(starting, '', t0);
     });
   }
@@ -282,6 +295,14 @@ export class MachineLifecycle {
     const r = boot.value;
     const lastStart = { resumed: false, reason, hostMs: r.tookMs, totalMs: this.now() - t0 };
     return this.store.transition(m.id, 'starting', 'started', { generation, url: r.url, snapshotId: '', lastStart }, { generation, reason, resumed: false, hostMs: r.tookMs, totalMs: lastStart.totalMs });
+  }
+
+  /** Nothing is left half-done (L8): an operation that fails mid-way leaves the machine failed, with why. */
+  private markFailed(id: string, state: State, err: unknown): unknown {
+    const why = err instanceof Error ? err.message : String(err);
+    if (this.store.get(id).state === state) this.store.transition(id, state, 'failed', { url: '' }, { reason: `${state} failed: ${why}` });
+    this.log.warn({ machine: id, state, err: why }, 'operation failed; machine is failed');
+    return err;
   }
 
   /**
