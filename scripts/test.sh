@@ -9,4 +9,16 @@ npm run gen:check --silent
 npm run build --silent
 export TORPOR_TEST_DATA="${TORPOR_TEST_DATA:-$PWD/data/test}"
 bash scripts/build-images.sh "$TORPOR_TEST_DATA" >/dev/null
-npx mocha 'dist/test/**/*.test.js' "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+npx mocha 'dist/test/**/*.test.js' "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# A plain closing line any CI can read.
+count() { sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -Eo "^ +[0-9]+ $1" | grep -Eo '[0-9]+' | tail -1 || true; }
+passed=$(count passing)
+failed=$(count failing)
+echo "${passed:-0} passed, ${failed:-0} failed"
+[ "$status" -ne 0 ] || [ "${failed:-0}" -eq 0 ] || status=1
+exit "$status"
