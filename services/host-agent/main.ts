@@ -18,6 +18,7 @@ import { keepRegistered } from './src/registration';
 import { MIGRATIONS } from './src/schema';
 import { VmRecords } from './src/vm-records';
 import { FakeVmm } from './src/vmm/fake-vmm';
+import { listImages } from './src/vmm/images';
 import { QemuVmm } from './src/vmm/qemu-vmm';
 import type { Vmm } from './src/vmm/vmm';
 
@@ -57,14 +58,15 @@ async function main() {
   life.onClose('nats', async () => (await natsConn).close());
   const shipper = new LogShipper(() => natsConn, (id) => ({ console: core.consolePath(id), vmDir: core.vmDir(id) }), log);
   life.onClose('log shipper', () => shipper.close());
-  const core = new HostAgentCore({ hostId, dataDir: agentDir, memoryMbTotal }, vmm, new VmRecords(db), snapshots, log, {
+  const images = () => (cfg.vmm === 'fake' ? ['default', 'slow-start'] : listImages(cfg.dataDir));
+  const core = new HostAgentCore({ hostId, dataDir: agentDir, memoryMbTotal, images }, vmm, new VmRecords(db), snapshots, log, {
     vmStarted: (id, app) => shipper.watch(id, app),
     vmDestroyed: (id) => shipper.unwatch(id),
   });
   core.reconcile();
 
   let address = '';
-  const info = () => ({ hostId, region, address, memoryMbTotal, memoryMbUsed: core.memoryUsed(), accel: core.accel, runningVms: core.runningCount() });
+  const info = () => ({ hostId, region, address, memoryMbTotal, memoryMbUsed: core.memoryUsed(), accel: core.accel, runningVms: core.runningCount(), images: images() });
   const grpc = await startGrpcServer({
     host: cfg.host,
     port: intOption('port', cfg.port, 0, 65535),

@@ -58,6 +58,7 @@ describe('bad input, end to end', function () {
     ['bad app name', 'createMachine', () => ({ ...good, app: 'Web App!' }), status.INVALID_ARGUMENT, /app "Web App!" must be 1 to 63 lowercase/],
     ['bad image name', 'createMachine', () => ({ ...good, config: config({ image: '../etc/passwd' }) }), status.INVALID_ARGUMENT, /config.image/],
     ['env with spaces', 'createMachine', () => ({ ...good, config: config({ env: { A: 'x y' } }) }), status.INVALID_ARGUMENT, /white space/],
+    ['an image no host has built', 'createMachine', () => ({ ...good, config: config({ image: 'nosuch' }) }), status.FAILED_PRECONDITION, /image "nosuch" is not built on any host in region "bog" \(images there: default, slow-start\); build it with `torpor images build DIR --name nosuch`/],
     ['unknown region', 'createMachine', () => ({ ...good, region: 'zzz' }), status.FAILED_PRECONDITION, /no host serves region "zzz"; regions with hosts: bog/],
     ['more memory than any host has', 'createMachine', () => ({ ...good, config: config({ memoryMb: 16384 }) }), status.RESOURCE_EXHAUSTED, /no host in region "bog" has 16384 MiB free/],
     ['unknown state in WaitMachine', 'waitMachine', () => ({ id: started, state: 99, timeoutSeconds: 1, instanceId: '' }), status.INVALID_ARGUMENT, /not a machine state/],

@@ -54,7 +54,7 @@ describe('host agent core (VM test double)', () => {
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torpor-agent-unit-'));
     reg = new SnapshotRegistry(openDatabase(':memory:', STORE_MIGRATIONS));
-    core = new HostAgentCore({ hostId: 'h1', dataDir: dir, memoryMbTotal: 1024 }, new FakeVmm(), new VmRecords(openDatabase(':memory:', AGENT_MIGRATIONS)), authority(reg), createLogger('test', 'silent'));
+    core = new HostAgentCore({ hostId: 'h1', dataDir: dir, memoryMbTotal: 1024, images: () => ['default'] }, new FakeVmm(), new VmRecords(openDatabase(':memory:', AGENT_MIGRATIONS)), authority(reg), createLogger('test', 'silent'));
   });
   afterEach(async () => {
     await core.destroy(M).catch(() => {});
@@ -124,7 +124,7 @@ describe('host agent core (VM test double)', () => {
   });
 
   it('a suspend cancelled before the snapshot is written leaves the VM running (L9)', async () => {
-    core = new HostAgentCore({ hostId: 'h1', dataDir: dir, memoryMbTotal: 1024 }, new FakeVmm({ suspendDelayMs: 50 }), new VmRecords(openDatabase(':memory:', AGENT_MIGRATIONS)), authority(reg), createLogger('test', 'silent'));
+    core = new HostAgentCore({ hostId: 'h1', dataDir: dir, memoryMbTotal: 1024, images: () => ['default'] }, new FakeVmm({ suspendDelayMs: 50 }), new VmRecords(openDatabase(':memory:', AGENT_MIGRATIONS)), authority(reg), createLogger('test', 'silent'));
     reg.beginGeneration(M, 'web', 1, '');
     await core.boot(id(1), spec);
     const abort = new AbortController();
@@ -132,5 +132,10 @@ describe('host agent core (VM test double)', () => {
     abort.abort();
     await assert.rejects(p, refused('cancelled', /goes on running/));
     assert.equal(core.get(M).running, true);
+  });
+
+  it('an image that is not built on this host is FAILED_PRECONDITION saying how to build it', async () => {
+    reg.beginGeneration(M, 'web', 1, '');
+    await assert.rejects(core.boot(id(1), { ...spec, image: 'nosuch' }), refused('failed_precondition', /image "nosuch" is not built on host h1 \(built: default\); build it with `torpor images build DIR --name nosuch`/));
   });
 });

@@ -84,7 +84,7 @@ describe('lifecycle orchestration (in-memory ports)', () => {
   beforeEach(() => {
     db = openDatabase(':memory:', MIGRATIONS);
     store = new MachineStore(db, () => {});
-    store.upsertHost({ hostId: 'h1', region: 'bog', address: 'x:1', memoryMbTotal: 4096, accel: 'fake', lastSeen: Date.now() });
+    store.upsertHost({ hostId: 'h1', region: 'bog', address: 'x:1', memoryMbTotal: 4096, accel: 'fake', lastSeen: Date.now(), images: ['default'] });
     hosts = new MemoryHosts();
     snaps = new MemorySnapshots();
     life = new MachineLifecycle(store, hosts, snaps, { platformVersion: 2, suspendPolicy: { maxMemoryMb: 2048, suspendSinceVersion: 2, regions: [] }, hostTimeoutMs: 60_000 }, createLogger('test', 'silent'));

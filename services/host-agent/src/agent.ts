@@ -19,6 +19,8 @@ export interface AgentOptions {
   hostId: string;
   dataDir: string;
   memoryMbTotal: number;
+  /** Guest images built on this host (read each time: images can be built while it runs). */
+  images: () => string[];
 }
 
 export interface Identity {
@@ -100,6 +102,7 @@ export class HostAgentCore {
   boot(id: Identity, spec: Spec): Promise<VmView> {
     return this.lock.run(id.machineId, async () => {
       const t0 = Date.now();
+      this.checkImage(spec.image);
       this.checkMemory(id.machineId, spec.memoryMb);
       const prev = this.records.get(id.machineId);
       if (prev?.running) await this.vmm.stop(id.machineId, this.vmDir(id.machineId));
@@ -258,6 +261,13 @@ export class HostAgentCore {
     const n = readdirSafe(dir).length;
     fs.rmSync(dir, { recursive: true, force: true });
     return n;
+  }
+
+  private checkImage(image: string): void {
+    const built = this.opts.images();
+    if (!built.includes(image)) {
+      throw failedPrecondition(`image "${image}" is not built on host ${this.opts.hostId} (built: ${built.join(', ') || 'none'}); build it with \`torpor images build DIR --name ${image}\``);
+    }
   }
 
   private checkMemory(machineId: string, memoryMb: number): void {

@@ -24,7 +24,7 @@ function spec(s: VmSpec | undefined): Spec {
 
 const status = (v: VmView): VmStatus => VmStatus.fromPartial(v);
 
-export function hostAgentService(core: HostAgentCore, info: () => { hostId: string; region: string; address: string; memoryMbTotal: number }): AsyncService<HostAgentServer> {
+export function hostAgentService(core: HostAgentCore, info: () => { hostId: string; region: string; address: string; memoryMbTotal: number; images: string[] }): AsyncService<HostAgentServer> {
   return {
     async getHost() {
       return { ...info(), memoryMbUsed: core.memoryUsed(), accel: core.accel, runningVms: core.runningCount() };

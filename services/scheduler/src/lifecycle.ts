@@ -45,7 +45,7 @@ export class MachineLifecycle {
   async create(input: { app: string; name: string; region: string; config: MachineConfig; skipStart: boolean }): Promise<MachineRecord> {
     const name = input.name || `${input.app}-${newMachineId().slice(0, 6)}`;
     if (this.store.nameTaken(input.app, name)) throw failedPrecondition(`app ${input.app} already has a machine named ${name}; pick another name`);
-    const host = chooseHost(this.store.hostViews(this.aliveSince()), input.region, input.config.guest!.memoryMb);
+    const host = chooseHost(this.store.hostViews(this.aliveSince()), input.region, input.config.guest!.memoryMb, input.config.image);
     const m = this.store.insert({
       id: newMachineId(),
       name,
@@ -326,8 +326,8 @@ export class MachineLifecycle {
   private placeForStart(m: MachineRecord, exclude: string[] = []): string {
     const views = this.store.hostViews(this.aliveSince());
     const own = views.find((h) => h.hostId === m.hostId);
-    if (own && own.alive && !exclude.includes(own.hostId) && own.memoryMbTotal - own.memoryMbUsed >= m.config.guest!.memoryMb) return own.hostId;
-    return chooseHost(views, m.region, m.config.guest!.memoryMb, exclude).hostId;
+    const fits = own && own.alive && !exclude.includes(own.hostId) && own.images.includes(m.config.image) && own.memoryMbTotal - own.memoryMbUsed >= m.config.guest!.memoryMb;
+    return fits ? own.hostId : chooseHost(views, m.region, m.config.guest!.memoryMb, m.config.image, exclude).hostId;
   }
 
   private address(m: MachineRecord): string {

@@ -44,6 +44,8 @@ export interface HostInfo {
   accel: string;
   /** Number of running VMs. */
   runningVms: number;
+  /** Guest images built on this host. */
+  images: string[];
 }
 
 /** RegisterHost output. */
@@ -224,7 +226,16 @@ export const GetHostRequest: MessageFns<GetHostRequest> = {
 };
 
 function createBaseHostInfo(): HostInfo {
-  return { hostId: "", region: "", address: "", memoryMbTotal: 0, memoryMbUsed: 0, accel: "", runningVms: 0 };
+  return {
+    hostId: "",
+    region: "",
+    address: "",
+    memoryMbTotal: 0,
+    memoryMbUsed: 0,
+    accel: "",
+    runningVms: 0,
+    images: [],
+  };
 }
 
 export const HostInfo: MessageFns<HostInfo> = {
@@ -249,6 +260,9 @@ export const HostInfo: MessageFns<HostInfo> = {
     }
     if (message.runningVms !== 0) {
       writer.uint32(56).uint32(message.runningVms);
+    }
+    for (const v of message.images) {
+      writer.uint32(66).string(v!);
     }
     return writer;
   },
@@ -322,6 +336,14 @@ export const HostInfo: MessageFns<HostInfo> = {
             message.runningVms = reader.uint32();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.images.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -359,6 +381,9 @@ export const HostInfo: MessageFns<HostInfo> = {
         : isSet(object.running_vms)
         ? globalThis.Number(object.running_vms)
         : 0,
+      images: globalThis.Array.isArray(object?.images)
+        ? object.images.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -385,6 +410,9 @@ export const HostInfo: MessageFns<HostInfo> = {
     if (message.runningVms !== 0) {
       obj.runningVms = Math.round(message.runningVms);
     }
+    if (message.images?.length) {
+      obj.images = message.images;
+    }
     return obj;
   },
 
@@ -400,6 +428,7 @@ export const HostInfo: MessageFns<HostInfo> = {
     message.memoryMbUsed = object.memoryMbUsed ?? 0;
     message.accel = object.accel ?? "";
     message.runningVms = object.runningVms ?? 0;
+    message.images = object.images?.map((e) => e) || [];
     return message;
   },
 };

@@ -9,16 +9,23 @@ export interface HostView {
   /** Memory held by machines placed on it (scheduler's own count). */
   memoryMbUsed: number;
   alive: boolean;
+  /** Guest images built on it. */
+  images: readonly string[];
 }
 
-export function chooseHost(hosts: readonly HostView[], region: string, memoryMb: number, exclude: readonly string[] = []): HostView {
+export function chooseHost(hosts: readonly HostView[], region: string, memoryMb: number, image: string, exclude: readonly string[] = []): HostView {
   const inRegion = hosts.filter((h) => h.region === region);
   if (!inRegion.length) {
     const known = [...new Set(hosts.map((h) => h.region))].sort();
     throw failedPrecondition(`no host serves region "${region}"${known.length ? `; regions with hosts: ${known.join(', ')}` : '; no host agent has registered yet'}`);
   }
-  const alive = inRegion.filter((h) => h.alive && !exclude.includes(h.hostId));
-  if (!alive.length) throw failedPrecondition(`every host in region "${region}" is unavailable; try again when a host agent is back`);
+  const up = inRegion.filter((h) => h.alive && !exclude.includes(h.hostId));
+  if (!up.length) throw failedPrecondition(`every host in region "${region}" is unavailable; try again when a host agent is back`);
+  const alive = up.filter((h) => h.images.includes(image));
+  if (!alive.length) {
+    const known = [...new Set(up.flatMap((h) => h.images))].sort();
+    throw failedPrecondition(`image "${image}" is not built on any host in region "${region}" (images there: ${known.join(', ') || 'none'}); build it with \`torpor images build DIR --name ${image}\``);
+  }
   const fits = alive.filter((h) => h.memoryMbTotal - h.memoryMbUsed >= memoryMb);
   if (!fits.length) {
     const best = Math.max(...alive.map((h) => h.memoryMbTotal - h.memoryMbUsed));

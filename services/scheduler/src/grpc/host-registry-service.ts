@@ -12,7 +12,8 @@ export function hostRegistryService(store: MachineStore, heartbeatSeconds: numbe
       check.name(req.region, 'region');
       if (!/^[\w.-]+:\d{1,5}$/.test(req.address)) throw invalidArgument(`address "${req.address.slice(0, 80)}" must be host:port`);
       check.intInRange(req.memoryMbTotal, 'memory_mb_total', 128, 4 * 1024 * 1024);
-      store.upsertHost({ hostId: req.hostId, region: req.region, address: req.address, memoryMbTotal: req.memoryMbTotal, accel: req.accel, lastSeen: now() });
+      if (req.images.length > 1000) throw invalidArgument('images: at most 1000');
+      store.upsertHost({ hostId: req.hostId, region: req.region, address: req.address, memoryMbTotal: req.memoryMbTotal, accel: req.accel, lastSeen: now(), images: req.images.filter((i) => /^[a-z0-9][a-z0-9._-]{0,62}$/.test(i)) });
       return { heartbeatSeconds };
     },
   };

@@ -32,6 +32,7 @@ export interface HostRecord {
   memoryMbTotal: number;
   accel: string;
   lastSeen: number;
+  images: string[];
 }
 
 interface MachineRow {
@@ -161,16 +162,16 @@ export class MachineStore {
   upsertHost(h: HostRecord): void {
     this.db
       .prepare(
-        `INSERT INTO hosts (host_id, region, address, memory_mb_total, accel, last_seen) VALUES (?, ?, ?, ?, ?, ?)
+        `INSERT INTO hosts (host_id, region, address, memory_mb_total, accel, last_seen, images) VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (host_id) DO UPDATE SET region = excluded.region, address = excluded.address,
-           memory_mb_total = excluded.memory_mb_total, accel = excluded.accel, last_seen = excluded.last_seen`,
+           memory_mb_total = excluded.memory_mb_total, accel = excluded.accel, last_seen = excluded.last_seen, images = excluded.images`,
       )
-      .run(h.hostId, h.region, h.address, h.memoryMbTotal, h.accel, h.lastSeen);
+      .run(h.hostId, h.region, h.address, h.memoryMbTotal, h.accel, h.lastSeen, JSON.stringify(h.images));
   }
 
   host(hostId: string): HostRecord | undefined {
     const r = this.db.prepare('SELECT * FROM hosts WHERE host_id = ?').get(hostId) as Record<string, never> | undefined;
-    return r && { hostId: r.host_id, region: r.region, address: r.address, memoryMbTotal: r.memory_mb_total, accel: r.accel, lastSeen: r.last_seen };
+    return r && { hostId: r.host_id, region: r.region, address: r.address, memoryMbTotal: r.memory_mb_total, accel: r.accel, lastSeen: r.last_seen, images: JSON.parse(r.images) };
   }
 
   /** Hosts with the memory their machines hold, for placement (summed in SQL: no row is parsed). */
@@ -187,6 +188,7 @@ export class MachineStore {
       memoryMbTotal: r.memory_mb_total,
       memoryMbUsed: used.get(r.host_id) ?? 0,
       alive: r.last_seen >= aliveSince,
+      images: JSON.parse(r.images),
     }));
   }
 

@@ -33,4 +33,6 @@ export const MIGRATIONS = [
   );
   `,
   OUTBOX_REQUESTED_AT_MIGRATION,
+  // Guest images each host has built, JSON array.
+  `ALTER TABLE hosts ADD COLUMN images TEXT NOT NULL DEFAULT '[]'`,
 ];
