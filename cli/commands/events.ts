@@ -16,6 +16,7 @@ export function eventsCommand(): Command {
       action(async (ctx: Context, opts: { follow?: boolean; new?: boolean; subject: string }) => {
         const follow = !!opts.follow;
         const nc = await connectCli(ctx.natsUrl, follow);
+        let count = 0;
         try {
           await readStream(nc, {
             stream: EVENTS_STREAM,
@@ -23,8 +24,13 @@ export function eventsCommand(): Command {
             follow,
             onlyNew: follow && !!opts.new,
             signal: follow ? interruptSignal() : undefined,
-            onMessage: (subject, data) => ctx.io.out(render(ctx.json, subject, data) + '\n'),
+            onMessage: (subject, data) => {
+              count++;
+              ctx.io.out(render(ctx.json, subject, data) + '\n');
+            },
           });
+          // Nothing at all is more often the wrong NATS than a quiet mesh: say where we looked.
+          if (!follow && count === 0) ctx.io.err(`no events under ${opts.subject} in ${EVENTS_STREAM} at ${ctx.natsUrl} (\`npm start\` prints the NATS_URL of its mesh)\n`);
         } finally {
           await nc.close();
         }
