@@ -47,7 +47,7 @@ const toFlag = (key: string) => key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase
 
 export function helpText<K extends string>(service: string, spec: Options<K>): string {
   const rows = (Object.keys(spec) as K[]).map(
-    (k) => `  --${toFlag(k).padEnd(22)} ${spec[k].env.padEnd(28)} ${spec[k].help} (default: ${spec[k].default || '""'})`,
+    (k) => `  --${toFlag(k).padEnd(22)} ${spec[k].env.padEnd(36)} ${spec[k].help} (default: ${spec[k].default || '""'})`,
   );
   return `${service}\n\nflag / environment variable / meaning:\n${rows.join('\n')}\n`;
 }
@@ -56,4 +56,15 @@ export function intOption(name: string, value: string, min: number, max: number)
   const n = Number(value);
   if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be a whole number from ${min} to ${max}, got "${value}"`);
   return n;
+}
+
+/** The options every Torpor server has: where it listens, its data folder and NATS. */
+export function serverOptions(envPrefix: string, defaults: { port: string; metricsPort: string; portHelp?: string; dataHelp: string }) {
+  return {
+    host: { env: `${envPrefix}_HOST`, default: '127.0.0.1', help: 'address to listen on' },
+    port: { env: `${envPrefix}_PORT`, default: defaults.port, help: defaults.portHelp ?? 'gRPC port (0 picks a free one)' },
+    metricsPort: { env: `${envPrefix}_METRICS_PORT`, default: defaults.metricsPort, help: 'Prometheus /metrics port (0 picks a free one)' },
+    dataDir: { env: 'TORPOR_DATA', default: './data', help: defaults.dataHelp },
+    natsUrl: { env: 'NATS_URL', default: 'nats://127.0.0.1:4222', help: 'NATS server(s) with JetStream, comma separated' },
+  };
 }

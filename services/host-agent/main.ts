@@ -2,7 +2,7 @@
 // gRPC server, registration with the scheduler, console log shipping, snapshot GC.
 import path from 'node:path';
 import { HostAgentService } from '../../gen/torpor/hostagent/v1/hostagent';
-import { intOption, loadConfig } from '../../lib/config';
+import { intOption, loadConfig, serverOptions } from '../../lib/config';
 import { bind, startGrpcServer } from '../../lib/grpc/server';
 import { Lifecycle } from '../../lib/lifecycle';
 import { createLogger } from '../../lib/log';
@@ -25,14 +25,10 @@ import type { Vmm } from './src/vmm/vmm';
 const OPTIONS = {
   hostId: { env: 'TORPOR_HOST_ID', default: 'host-1', help: 'this host\'s id, unique in the cluster' },
   region: { env: 'TORPOR_REGION', default: 'local', help: 'region this host serves' },
-  host: { env: 'TORPOR_HOST_AGENT_HOST', default: '127.0.0.1', help: 'address to listen on (and to advertise)' },
-  port: { env: 'TORPOR_HOST_AGENT_PORT', default: '7101', help: 'gRPC port (0 picks a free one)' },
-  metricsPort: { env: 'TORPOR_HOST_AGENT_METRICS_PORT', default: '0', help: 'Prometheus /metrics port (0 picks a free one)' },
-  dataDir: { env: 'TORPOR_DATA', default: './data', help: 'data folder: images in <data>/images, this host\'s VMs and snapshots in <data>/hosts/<host-id>' },
+  ...serverOptions('TORPOR_HOST_AGENT', { port: '7101', metricsPort: '0', dataHelp: 'data folder: images in <data>/images, this host\'s VMs and snapshots in <data>/hosts/<host-id>' }),
   memoryMb: { env: 'TORPOR_HOST_MEMORY_MB', default: '4096', help: 'guest memory this host offers, MiB' },
   scheduler: { env: 'TORPOR_SCHEDULER', default: '127.0.0.1:7100', help: 'scheduler gRPC address, to register with' },
   snapshotStore: { env: 'TORPOR_SNAPSHOT_STORE', default: '127.0.0.1:7200', help: 'snapshot-store gRPC address' },
-  natsUrl: { env: 'NATS_URL', default: 'nats://127.0.0.1:4222', help: 'NATS server(s) for console logs' },
   vmm: { env: 'TORPOR_VMM', default: 'qemu', help: 'qemu, or fake (a test double with no real VMs)' },
   accel: { env: 'TORPOR_ACCEL', default: 'auto', help: 'auto (probe KVM, else TCG), kvm or tcg' },
   gcSeconds: { env: 'TORPOR_GC_SECONDS', default: '30', help: 'how often files of invalidated snapshots are looked for' },

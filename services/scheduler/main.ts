@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { HostRegistryService } from '../../gen/torpor/hostagent/v1/hostagent';
 import { MachinesService } from '../../gen/torpor/machines/v1/machines';
-import { intOption, loadConfig } from '../../lib/config';
+import { intOption, loadConfig, serverOptions } from '../../lib/config';
 import { bind, startGrpcServer } from '../../lib/grpc/server';
 import { Lifecycle } from '../../lib/lifecycle';
 import { createLogger } from '../../lib/log';
@@ -21,11 +21,7 @@ import { MIGRATIONS } from './src/store/schema';
 import { MachineStore } from './src/store/machine-store';
 
 const OPTIONS = {
-  host: { env: 'TORPOR_SCHEDULER_HOST', default: '127.0.0.1', help: 'address to listen on' },
-  port: { env: 'TORPOR_SCHEDULER_PORT', default: '7100', help: 'gRPC port of the Machines API (0 picks a free one)' },
-  metricsPort: { env: 'TORPOR_SCHEDULER_METRICS_PORT', default: '9100', help: 'Prometheus /metrics port (0 picks a free one)' },
-  dataDir: { env: 'TORPOR_DATA', default: './data', help: 'data folder (database in <data>/scheduler/)' },
-  natsUrl: { env: 'NATS_URL', default: 'nats://127.0.0.1:4222', help: 'NATS server(s) with JetStream, comma separated' },
+  ...serverOptions('TORPOR_SCHEDULER', { port: '7100', metricsPort: '9100', portHelp: 'gRPC port of the Machines API (0 picks a free one)', dataHelp: 'data folder (database in <data>/scheduler/)' }),
   snapshotStore: { env: 'TORPOR_SNAPSHOT_STORE', default: '127.0.0.1:7200', help: 'snapshot-store gRPC address' },
   platformVersion: { env: 'TORPOR_PLATFORM_VERSION', default: '2', help: 'platform version recorded on machines at create and update (R5)' },
   suspendSinceVersion: { env: 'TORPOR_SUSPEND_SINCE_VERSION', default: '2', help: 'first platform version that supports suspend (R5)' },

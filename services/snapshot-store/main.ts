@@ -1,7 +1,7 @@
 // Composition root of the snapshot-store: config, database, event relay, gRPC server.
 import path from 'node:path';
 import { SnapshotsService } from '../../gen/torpor/snapshots/v1/snapshots';
-import { intOption, loadConfig } from '../../lib/config';
+import { intOption, loadConfig, serverOptions } from '../../lib/config';
 import { bind, startGrpcServer } from '../../lib/grpc/server';
 import { Lifecycle } from '../../lib/lifecycle';
 import { createLogger } from '../../lib/log';
@@ -13,13 +13,7 @@ import { MIGRATIONS } from './src/schema';
 import { snapshotsService } from './src/grpc-service';
 import { SnapshotRegistry } from './src/snapshot-registry';
 
-const OPTIONS = {
-  host: { env: 'TORPOR_SNAPSHOT_STORE_HOST', default: '127.0.0.1', help: 'address to listen on' },
-  port: { env: 'TORPOR_SNAPSHOT_STORE_PORT', default: '7200', help: 'gRPC port (0 picks a free one)' },
-  metricsPort: { env: 'TORPOR_SNAPSHOT_STORE_METRICS_PORT', default: '9200', help: 'Prometheus /metrics port (0 picks a free one)' },
-  dataDir: { env: 'TORPOR_DATA', default: './data', help: 'data folder (database in <data>/snapshot-store/)' },
-  natsUrl: { env: 'NATS_URL', default: 'nats://127.0.0.1:4222', help: 'NATS server(s) with JetStream, comma separated' },
-};
+const OPTIONS = serverOptions('TORPOR_SNAPSHOT_STORE', { port: '7200', metricsPort: '9200', dataHelp: 'data folder (database in <data>/snapshot-store/)' });
 
 async function main() {
   const cfg = loadConfig('torpor snapshot-store', OPTIONS);
