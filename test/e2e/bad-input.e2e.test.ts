@@ -68,6 +68,7 @@ describe('bad input, end to end', function () {
     ['start a started machine', 'startMachine', () => ({ id: started }), status.FAILED_PRECONDITION, /it is started already/],
     ['suspend a suspended machine', 'suspendMachine', () => ({ id: suspended }), status.FAILED_PRECONDITION, /it is suspended already/],
     ['destroy a started machine without force', 'destroyMachine', () => ({ id: started, force: false }), status.FAILED_PRECONDITION, /stop it first, or destroy with force/],
+    ['update to an image no host has built', 'updateMachine', () => ({ id: suspended, config: config({ image: 'nosuch' }) }), status.FAILED_PRECONDITION, /image "nosuch" is not built on any host in region "bog"/],
     ['update with a bad config', 'updateMachine', () => ({ id: suspended, config: config({ memoryMb: 0 }) }), status.INVALID_ARGUMENT, /memory_mb is required/],
     ['list with an unknown state', 'listMachines', () => ({ app: '', state: 42 }), status.INVALID_ARGUMENT, /not a machine state/],
   ];

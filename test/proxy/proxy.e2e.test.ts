@@ -105,7 +105,9 @@ describe('edge proxy end to end on real VMs', function () {
   });
 
   it('L7: a machine that cannot be started yields a 503 with a reason within the deadline', async () => {
-    const m = await create('broken', {}, { image: 'no-such-image', skipStart: true });
+    // Recorded, then updated to more memory than any host has: its start cannot be placed.
+    const m = await create('broken', {}, { skipStart: true });
+    await c.updateMachine({ id: m.id, config: { ...m.config!, guest: { ...m.config!.guest!, memoryMb: 16384 } } });
     await sleep(200);
     const r = await proxyGet(mesh.proxyUrl, '/', 'broken');
     assert.equal(r.status, 503, r.body);

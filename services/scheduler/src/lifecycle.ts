@@ -8,7 +8,7 @@ import { deadlineExceeded, failedPrecondition, invalidArgument, isKind, TorporEr
 import { newInstanceId, newMachineId } from '../../../lib/ids';
 import type { Logger } from '../../../lib/log';
 import { KeyedLock } from '../../../lib/keyed-lock';
-import { chooseHost } from './domain/placement';
+import { chooseHost, imageNotBuilt } from './domain/placement';
 import { assertOperation, State, WAIT_TARGETS } from './domain/states';
 import { SuspendPolicy, suspendRefusals } from './domain/suspend-rules';
 import type { HostAgentPort, SnapshotPort } from './ports';
@@ -136,6 +136,7 @@ export class MachineLifecycle {
       const t0 = this.now();
       const m = this.store.get(id);
       assertOperation(id, 'update', m.state);
+      this.assertImageAvailable(m.region, config.image);
       const patch = { config, instanceId: newInstanceId(), platformVersion: this.opts.platformVersion };
       if (m.state !== 'started' && m.state !== 'suspended') return this.store.transition(id, m.state, m.state, patch);
       const replacing = this.store.transition(id, m.state, 'replacing', patch);
@@ -328,6 +329,12 @@ export class MachineLifecycle {
     const own = views.find((h) => h.hostId === m.hostId);
     const fits = own && own.alive && !exclude.includes(own.hostId) && own.images.includes(m.config.image) && own.memoryMbTotal - own.memoryMbUsed >= m.config.guest!.memoryMb;
     return fits ? own.hostId : chooseHost(views, m.region, m.config.guest!.memoryMb, m.config.image, exclude).hostId;
+  }
+
+  /** Bad input is refused before anything is written: an image no live host of the region has. */
+  private assertImageAvailable(region: string, image: string): void {
+    const hosts = this.store.hostViews(this.aliveSince()).filter((h) => h.region === region && h.alive);
+    if (hosts.length && !hosts.some((h) => h.images.includes(image))) throw imageNotBuilt(image, region, hosts);
   }
 
   private address(m: MachineRecord): string {

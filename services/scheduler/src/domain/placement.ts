@@ -22,14 +22,17 @@ export function chooseHost(hosts: readonly HostView[], region: string, memoryMb:
   const up = inRegion.filter((h) => h.alive && !exclude.includes(h.hostId));
   if (!up.length) throw failedPrecondition(`every host in region "${region}" is unavailable; try again when a host agent is back`);
   const alive = up.filter((h) => h.images.includes(image));
-  if (!alive.length) {
-    const known = [...new Set(up.flatMap((h) => h.images))].sort();
-    throw failedPrecondition(`image "${image}" is not built on any host in region "${region}" (images there: ${known.join(', ') || 'none'}); build it with \`torpor images build DIR --name ${image}\``);
-  }
+  if (!alive.length) throw imageNotBuilt(image, region, up);
   const fits = alive.filter((h) => h.memoryMbTotal - h.memoryMbUsed >= memoryMb);
   if (!fits.length) {
     const best = Math.max(...alive.map((h) => h.memoryMbTotal - h.memoryMbUsed));
     throw resourceExhausted(`no host in region "${region}" has ${memoryMb} MiB free (the most free is ${best} MiB); stop or destroy machines, or ask for less memory`);
   }
   return fits.sort((a, b) => b.memoryMbTotal - b.memoryMbUsed - (a.memoryMbTotal - a.memoryMbUsed) || a.hostId.localeCompare(b.hostId))[0];
+}
+
+/** FAILED_PRECONDITION naming the images the region's hosts do have, and how to build the missing one. */
+export function imageNotBuilt(image: string, region: string, hostsUp: readonly HostView[]) {
+  const known = [...new Set(hostsUp.flatMap((h) => h.images))].sort();
+  return failedPrecondition(`image "${image}" is not built on any host in region "${region}" (images there: ${known.join(', ') || 'none'}); build it with \`torpor images build DIR --name ${image}\``);
 }
