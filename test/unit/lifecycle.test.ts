@@ -58,6 +58,7 @@ class MemoryHosts implements HostAgentPort {
 
 class MemorySnapshots implements SnapshotPort {
   calls: string[] = [];
+  ready?: string;
   async beginGeneration(_m: string, _a: string, g: number) {
     this.calls.push(`begin:${g}`);
   }
@@ -68,7 +69,7 @@ class MemorySnapshots implements SnapshotPort {
     this.calls.push('delete');
   }
   async readySnapshot() {
-    return undefined;
+    return this.ready;
   }
 }
 
@@ -193,5 +194,41 @@ describe('lifecycle orchestration (in-memory ports)', () => {
     assert.match(JSON.parse(eventsOfMachine(db, m.id).at(-1)!.payload).reason, /stopping failed: qemu would not die/);
     hosts.stopError = undefined;
     assert.equal((await life.start(m.id)).machine.state, 'started');
+  });
+
+  describe('after a scheduler crash (recover)', () => {
+    // A crash leaves a machine in a transitional state; recover() finishes or rolls it back.
+    const crashedIn = async (state: 'suspending' | 'starting' | 'stopping') => {
+      const m = await started();
+      if (state === 'starting') {
+        await life.stop(m.id);
+        store.transition(m.id, 'stopped', 'starting');
+      } else store.transition(m.id, 'started', state);
+      return m.id;
+    };
+
+    it('L8: a suspend whose snapshot was written (VM gone) completes as suspended', async () => {
+      const id = await crashedIn('suspending');
+      hosts.vms.delete(id);
+      snaps.ready = 'snap_00000000000000aa';
+      await life.recover();
+      assert.equal(life.get(id).state, 'suspended');
+      assert.equal(life.get(id).snapshotId, 'snap_00000000000000aa');
+    });
+
+    it('L8: a suspend that never reached the host (VM running) goes back to started', async () => {
+      const id = await crashedIn('suspending');
+      await life.recover();
+      assert.equal(life.get(id).state, 'started');
+    });
+
+    it('L8: a start whose VM never came up is failed with the reason; a stop is finished', async () => {
+      const a = await crashedIn('starting');
+      const b = await crashedIn('stopping');
+      await life.recover();
+      assert.equal(life.get(a).state, 'failed');
+      assert.match(JSON.parse(eventsOfMachine(db, a).at(-1)!.payload).reason, /interrupted by a scheduler restart/);
+      assert.equal(life.get(b).state, 'stopped');
+    });
   });
 });
