@@ -56,6 +56,30 @@ describe('hosts, regions, platform versions and operator tools, end to end', fun
     await c.destroyMachine({ id: m.id, force: false });
   });
 
+  it('L8: a scheduler killed (SIGKILL) right after a suspend began recovers the machine to a well-defined state', async () => {
+    const m = await c.createMachine({ app: 'crash', name: '', region: 'bog', config: config(), skipStart: false });
+    await c.updateMachine({ id: m.id, config: config() }); // platform version 2, so it may suspend
+    const boot = await get((await c.getMachine({ id: m.id })).url, '/boot');
+    await c.suspendMachine({ id: m.id });
+    await mesh.scheduler.kill();
+    const port = String(mesh.scheduler.listening.grpc_port);
+    mesh.scheduler.args = mesh.scheduler.args.map((a, i, all) => (all[i - 1] === '--port' ? port : a));
+    await mesh.scheduler.start();
+    c = mesh.machines();
+    const deadline = Date.now() + 15_000;
+    let state = (await c.getMachine({ id: m.id })).state;
+    while (state === S.MACHINE_STATE_SUSPENDING && Date.now() < deadline) {
+      await sleep(200);
+      state = (await c.getMachine({ id: m.id })).state;
+    }
+    assert.ok([S.MACHINE_STATE_SUSPENDED, S.MACHINE_STATE_STARTED].includes(state), `recovered to ${S[state]}`);
+    const r = await c.startMachine({ id: m.id }).catch(() => undefined); // started already is fine too
+    const now = await c.getMachine({ id: m.id });
+    assert.equal(now.state, S.MACHINE_STATE_STARTED);
+    assert.equal(await get(now.url, '/boot'), boot, `the same guest, resumed or never stopped (${r ? 'resumed: ' + r.resumed : 'was running'})`);
+    await c.destroyMachine({ id: m.id, force: true });
+  });
+
   it('R6: suspend is refused in a region where it is not enabled, naming where it is', async () => {
     const m = await c.createMachine({ app: 'gdlapp', name: '', region: 'gdl', config: config(), skipStart: false });
     assert.equal(m.hostId, 'h3');
