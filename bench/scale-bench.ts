@@ -12,14 +12,14 @@ export async function benchScale(mesh: Mesh, count: number, log: (s: string) => 
   const snaps = asyncClient(SnapshotsClient, mesh.storeAddress);
   const cfg = MachineConfig.fromPartial({ image: 'default', guest: { cpus: 1, memoryMb: 256, cpuKind: 'shared', gpus: 0 }, env: { APP_ENV: 'production' }, metadata: { team: 'bench' } });
   const files = SnapshotFiles.fromPartial({ statePath: '/var/lib/torpor/x/state', stateSize: 65536, stateSha256: 'a'.repeat(64), memoryPath: '/var/lib/torpor/x/memory', memorySize: 268435456, memoryIdentity: '2049:123456:1700000000000000000' });
-  let done = 0;
+  let next = 0;
   const worker = async () => {
-    while (done < count) {
-      done++;
-      const m = await c.createMachine({ app: `app${done % 100}`, name: '', region: 'bog', config: cfg, skipStart: true });
+    while (next < count) {
+      const n = ++next;
+      const m = await c.createMachine({ app: `app${n % 100}`, name: '', region: 'bog', config: cfg, skipStart: true });
       await snaps.beginGeneration({ machineId: m.id, app: m.app, generation: 1, reason: 'bench' });
       await snaps.registerSnapshot({ id: newSnapshotId(), machineId: m.id, app: m.app, hostId: 'h1', generation: 1, instanceId: m.instanceId, files, sizeBytes: 65536 });
-      if (done % 2000 === 0) log(`  ${done} machines…`);
+      if (n % 2000 === 0) log(`  ${n} machines…`);
     }
   };
   await Promise.all(Array.from({ length: 16 }, worker));
