@@ -37,7 +37,7 @@ export function addConfigFlags(cmd: Command, forUpdate: boolean): Command {
     .option('--swap <mb>', 'swap inside the guest in MiB (must be 0 to suspend)' + keep)
     .option('--schedule <schedule>', 'schedule, e.g. hourly (must be empty to suspend)' + keep)
     .option('--gpus <n>', 'GPUs (must be 0 to suspend)' + keep)
-    .option('--port <port>', 'port the guest app serves HTTP on (a service the edge proxy routes to; the machine url forwards to guest port 8080, where the default image serves)' + keep)
+    .option('--port <port>', 'port the guest app serves HTTP on: the app gets it as $PORT, the machine url and the edge proxy forward to it' + keep)
     .addOption(new Option('--autostop <mode>', 'what to do when idle' + keep).choices(['off', 'stop', 'suspend']))
     .option('--autostart', 'start (resume) the machine when a request arrives')
     .option('--no-autostart', 'do not start the machine on requests')

@@ -6,7 +6,7 @@
 //   torpor-guest app     reads the machine id and env from /proc/cmdline
 //                        (torpor.id=ID torpor.env=BASE64("K=V\0K=V\0...")), exports
 //                        them, then runs /app/entrypoint if the image has one, or
-//                        serves the default app on :8080 (no fork per request):
+//                        serves the default app on :$PORT, 8080 when unset (no fork per request):
 //                          /          machine id
 //                          /counter   increments an in-memory counter, returns it
 //                          /boot      random token made at boot
@@ -348,13 +348,15 @@ static int app(void) {
   setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   struct sockaddr_in a = {0};
   a.sin_family = AF_INET;
-  a.sin_port = htons(8080);
+  const char *port_env = getenv("PORT"); /* the machine's env; the host forwards its url there */
+  int port = port_env && atoi(port_env) > 0 && atoi(port_env) < 65536 ? atoi(port_env) : 8080;
+  a.sin_port = htons(port);
   a.sin_addr.s_addr = htonl(INADDR_ANY);
   if (bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 64) < 0) {
     con("torpor-app: listen: %s\n", strerror(errno));
     return 1;
   }
-  con("torpor-app: serving %s on :8080 boot=%s (%.2fs)\n", machine_id, boot_token, uptime_s());
+  con("torpor-app: serving %s on :%d boot=%s (%.2fs)\n", machine_id, port, boot_token, uptime_s());
   int first = 1;
   for (;;) {
     int c = accept(s, NULL, NULL);

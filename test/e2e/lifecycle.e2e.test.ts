@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { HostAgentClient } from '../../gen/torpor/hostagent/v1/hostagent';
-import { MachineState, StartMachineResponse } from '../../gen/torpor/machines/v1/machines';
+import { MachineState, ServiceConfig, StartMachineResponse } from '../../gen/torpor/machines/v1/machines';
 import { SnapshotsClient, SnapshotState } from '../../gen/torpor/snapshots/v1/snapshots';
 import { TorporError } from '../../lib/errors';
 import { asyncClient } from '../../lib/grpc/client';
@@ -128,7 +128,7 @@ describe('lifecycle end to end on real VMs', function () {
     await c.stopMachine({ id: m.id });
     const agent = asyncClient(HostAgentClient, mesh.agentAddress('h1'));
     await assert.rejects(
-      agent.resumeMachine({ vm: { machineId: m.id, app: 'web', instanceId: m.instanceId, generation: r.machine!.generation }, spec: { image: 'default', cpus: 1, memoryMb: 256, env: {} }, snapshotId: s.snapshotId }),
+      agent.resumeMachine({ vm: { machineId: m.id, app: 'web', instanceId: m.instanceId, generation: r.machine!.generation }, spec: { image: 'default', cpus: 1, memoryMb: 256, env: {}, guestPort: 0 }, snapshotId: s.snapshotId }),
       (e: unknown) => e instanceof TorporError && e.kind === 'failed_precondition' && /already loaded snapshot|at most once|resumed once/.test(e.message),
     );
     agent.close();
@@ -149,7 +149,7 @@ describe('lifecycle end to end on real VMs', function () {
     await c.suspendMachine({ id: m.id });
     await c.waitMachine({ id: m.id, state: S.MACHINE_STATE_SUSPENDED, timeoutSeconds: 60, instanceId: '' });
     await assert.rejects(
-      agent.resumeMachine({ vm: { machineId: m.id, app: 'web', instanceId: m.instanceId, generation: 1 }, spec: { image: 'default', cpus: 1, memoryMb: 256, env: {} }, snapshotId: s.snapshotId }),
+      agent.resumeMachine({ vm: { machineId: m.id, app: 'web', instanceId: m.instanceId, generation: 1 }, spec: { image: 'default', cpus: 1, memoryMb: 256, env: {}, guestPort: 0 }, snapshotId: s.snapshotId }),
       /invalidated|generation/,
     );
     agent.close();
@@ -245,9 +245,25 @@ describe('lifecycle end to end on real VMs', function () {
   it('a host agent refuses a boot past the memory it offers with RESOURCE_EXHAUSTED', async () => {
     const agent = asyncClient(HostAgentClient, mesh.agentAddress('h1'));
     await assert.rejects(
-      agent.bootMachine({ vm: { machineId: 'ffffffffffffff', app: 'web', instanceId: 'X', generation: 1 }, spec: { image: 'default', cpus: 1, memoryMb: 16384, env: {} } }),
+      agent.bootMachine({ vm: { machineId: 'ffffffffffffff', app: 'web', instanceId: 'X', generation: 1 }, spec: { image: 'default', cpus: 1, memoryMb: 16384, env: {}, guestPort: 0 } }),
       (e: unknown) => e instanceof TorporError && e.kind === 'resource_exhausted' && /offers 6144 MiB/.test(e.message),
     );
     agent.close();
+  });
+
+  it('a machine whose service is on another port: the app is told $PORT and its url forwards there, across suspend and resume', async () => {
+    const m = await c.createMachine({
+      app: 'porty',
+      name: '',
+      region: 'bog',
+      config: config({ services: [ServiceConfig.fromPartial({ internalPort: 3000, autostart: true })] }), // the app is told $PORT
+      skipStart: false,
+    });
+    const boot = await get(m.url, '/boot');
+    await suspendAndWait(m.id);
+    const r = await c.startMachine({ id: m.id });
+    assert.equal(r.resumed, true, r.reason);
+    assert.equal(await get(r.machine!.url, '/boot'), boot);
+    await c.destroyMachine({ id: m.id, force: true });
   });
 });

@@ -17,7 +17,7 @@ import { MIGRATIONS as STORE_MIGRATIONS } from '../../services/snapshot-store/sr
 import { SnapshotRegistry } from '../../services/snapshot-store/src/snapshot-registry';
 
 const M = 'abcdef01234567';
-const spec = { image: 'default', cpus: 1, memoryMb: 256, env: {} };
+const spec = { image: 'default', cpus: 1, memoryMb: 256, env: {}, guestPort: 0 };
 
 function authority(reg: SnapshotRegistry): SnapshotAuthority {
   return {

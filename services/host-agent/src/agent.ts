@@ -35,6 +35,8 @@ export interface Spec {
   cpus: number;
   memoryMb: number;
   env: Record<string, string>;
+  /** Guest port of its HTTP service (8080 when 0). */
+  guestPort: number;
 }
 
 export interface VmView {
@@ -286,7 +288,7 @@ export class HostAgentCore {
   private launch(rec: VmRecord): VmLaunch {
     const vmDir = this.vmDir(rec.machineId);
     fs.mkdirSync(vmDir, { recursive: true, mode: 0o700 });
-    return { machineId: rec.machineId, image: rec.image, cpus: rec.cpus, memoryMb: rec.memoryMb, env: rec.env, hostPort: rec.hostPort, vmDir };
+    return { machineId: rec.machineId, image: rec.image, cpus: rec.cpus, memoryMb: rec.memoryMb, env: rec.env, hostPort: rec.hostPort, guestPort: rec.guestPort || 8080, vmDir };
   }
 
   private view(rec: VmRecord, extra: { tookMs: number; resumed: boolean; pid: number }): VmView {

@@ -19,7 +19,8 @@ function spec(s: VmSpec | undefined): Spec {
   if (!/^[a-z0-9][a-z0-9._-]{0,62}$/.test(v.image)) throw invalidArgument(`spec.image "${v.image.slice(0, 80)}" is not an image name`);
   check.intInRange(v.cpus, 'spec.cpus', 1, 16);
   check.intInRange(v.memoryMb, 'spec.memory_mb', 128, 16384);
-  return { image: v.image, cpus: v.cpus, memoryMb: v.memoryMb, env: v.env };
+  check.intInRange(v.guestPort, 'spec.guest_port', 0, 65535);
+  return { image: v.image, cpus: v.cpus, memoryMb: v.memoryMb, env: v.env, guestPort: v.guestPort };
 }
 
 const status = (v: VmView): VmStatus => VmStatus.fromPartial(v);

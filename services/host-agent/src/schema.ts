@@ -20,4 +20,6 @@ export const MIGRATIONS = [
     loaded_at INTEGER NOT NULL
   );
   `,
+  // The guest port a machine's url forwards to.
+  'ALTER TABLE vms ADD COLUMN guest_port INTEGER NOT NULL DEFAULT 8080',
 ];

@@ -11,6 +11,7 @@ export interface VmRecord {
   memoryMb: number;
   env: Record<string, string>;
   hostPort: number;
+  guestPort: number;
   running: boolean;
 }
 
@@ -29,11 +30,12 @@ export class VmRecords {
   put(v: VmRecord): void {
     this.db
       .prepare(
-        `INSERT INTO vms (machine_id, app, instance_id, generation, image, cpus, memory_mb, env, host_port, running) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO vms (machine_id, app, instance_id, generation, image, cpus, memory_mb, env, host_port, guest_port, running) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (machine_id) DO UPDATE SET app = excluded.app, instance_id = excluded.instance_id, generation = excluded.generation,
-           image = excluded.image, cpus = excluded.cpus, memory_mb = excluded.memory_mb, env = excluded.env, host_port = excluded.host_port, running = excluded.running`,
+           image = excluded.image, cpus = excluded.cpus, memory_mb = excluded.memory_mb, env = excluded.env, host_port = excluded.host_port,
+           guest_port = excluded.guest_port, running = excluded.running`,
       )
-      .run(v.machineId, v.app, v.instanceId, v.generation, v.image, v.cpus, v.memoryMb, JSON.stringify(v.env), v.hostPort, v.running ? 1 : 0);
+      .run(v.machineId, v.app, v.instanceId, v.generation, v.image, v.cpus, v.memoryMb, JSON.stringify(v.env), v.hostPort, v.guestPort, v.running ? 1 : 0);
   }
 
   setRunning(machineId: string, running: boolean): void {
@@ -64,6 +66,7 @@ export class VmRecords {
       memoryMb: r.memory_mb,
       env: JSON.parse(r.env),
       hostPort: r.host_port,
+      guestPort: r.guest_port,
       running: r.running === 1,
     };
   }

@@ -349,7 +349,10 @@ export class MachineLifecycle {
 
   private spec(m: MachineRecord): VmSpec {
     const g = m.config.guest!;
-    return { image: m.config.image, cpus: g.cpus, memoryMb: g.memoryMb, env: m.config.env };
+    // The app learns the port its url forwards to from $PORT, unless the config sets it.
+    const guestPort = m.config.services[0]?.internalPort ?? 0;
+    const env = guestPort ? { PORT: String(guestPort), ...m.config.env } : m.config.env;
+    return { image: m.config.image, cpus: g.cpus, memoryMb: g.memoryMb, env, guestPort };
   }
 
   private aliveSince(): number {

@@ -64,6 +64,8 @@ export interface VmSpec {
   memoryMb: number;
   /** Environment for the guest app. */
   env: { [key: string]: string };
+  /** Guest TCP port of its HTTP service, where the machine's url forwards (8080 when 0). */
+  guestPort: number;
 }
 
 export interface VmSpec_EnvEntry {
@@ -507,7 +509,7 @@ export const RegisterHostResponse: MessageFns<RegisterHostResponse> = {
 };
 
 function createBaseVmSpec(): VmSpec {
-  return { image: "", cpus: 0, memoryMb: 0, env: {} };
+  return { image: "", cpus: 0, memoryMb: 0, env: {}, guestPort: 0 };
 }
 
 export const VmSpec: MessageFns<VmSpec> = {
@@ -524,6 +526,9 @@ export const VmSpec: MessageFns<VmSpec> = {
     globalThis.Object.entries(message.env).forEach(([key, value]: [string, string]) => {
       VmSpec_EnvEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
     });
+    if (message.guestPort !== 0) {
+      writer.uint32(40).uint32(message.guestPort);
+    }
     return writer;
   },
 
@@ -575,6 +580,14 @@ export const VmSpec: MessageFns<VmSpec> = {
             }
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.guestPort = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -610,6 +623,11 @@ export const VmSpec: MessageFns<VmSpec> = {
           {},
         )
         : {},
+      guestPort: isSet(object.guestPort)
+        ? globalThis.Number(object.guestPort)
+        : isSet(object.guest_port)
+        ? globalThis.Number(object.guest_port)
+        : 0,
     };
   },
 
@@ -633,6 +651,9 @@ export const VmSpec: MessageFns<VmSpec> = {
         });
       }
     }
+    if (message.guestPort !== 0) {
+      obj.guestPort = Math.round(message.guestPort);
+    }
     return obj;
   },
 
@@ -653,6 +674,7 @@ export const VmSpec: MessageFns<VmSpec> = {
       },
       {},
     );
+    message.guestPort = object.guestPort ?? 0;
     return message;
   },
 };

@@ -56,7 +56,7 @@ export async function buildDefaultImages(dataDir: string): Promise<ImageInfo[]> 
 /**
  * `torpor images build DIR --name N`: an image whose app is DIR/entrypoint (run by
  * /bin/sh in /app, the folder's copy, with the machine's env and TORPOR_MACHINE_ID;
- * it should serve HTTP on port 8080). Anything it prints reaches the console log.
+ * it should serve HTTP on $PORT, 8080 when unset). Anything it prints reaches the console log.
  */
 export async function buildImageFromDir(dataDir: string, dir: string, name: string): Promise<ImageInfo> {
   if (!IMAGE_NAME_RE.test(name)) throw new Error(`bad image name '${name}': use lowercase letters, digits, '.', '_' or '-' (at most 63)`);

@@ -80,7 +80,7 @@ export function qemuArgs(vm: VmLaunch, o: QemuArgsOptions): string[] {
     '-append', kernelCmdline(vm, o.tscKhz),
     '-chardev', `file,id=con,path=${consolePath(vmDir)},append=on`,
     '-serial', 'chardev:con',
-    '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${vm.hostPort}-:8080`,
+    '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${vm.hostPort}-:${vm.guestPort ?? 8080}`,
     '-device', 'virtio-net-device,netdev=n0',
     '-device', 'virtio-serial-device',
     '-chardev', `pipe,id=clk,path=${clockBase(vmDir)}`,

@@ -10,8 +10,10 @@ export interface VmLaunch {
   cpus: number;
   memoryMb: number;
   env: Record<string, string>;
-  /** Host TCP port forwarded to the guest's port 8080; stable across suspend/resume. */
+  /** Host TCP port forwarded to the guest's HTTP port; stable across suspend/resume. */
   hostPort: number;
+  /** Guest TCP port the host port forwards to (8080 when absent). */
+  guestPort?: number;
   /** Folder of this machine on the host (live memory file, console log, pid, QMP socket). */
   vmDir: string;
 }
