@@ -126,7 +126,6 @@ export class HostAgentCore {
       if (rec.generation !== id.generation) throw failedPrecondition(`machine ${id.machineId} runs generation ${rec.generation} here, not ${id.generation}`);
       const t0 = Date.now();
       await this.completions.get(id.machineId);
-      this.completions.delete(id.machineId);
       const snapshotId = newSnapshotId();
       const dir = path.join(this.snapshotsRoot(), id.machineId, snapshotId);
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -164,23 +163,27 @@ export class HostAgentCore {
       this.records.markLoaded(snapshotId, id.machineId);
       const dir = path.join(this.snapshotsRoot(), id.machineId, snapshotId);
       const rec: VmRecord = { ...prev, ...id, ...spec, running: false };
+      let pid: number;
       try {
         const damage = await verifySnapshotFiles(claim.files);
         if (damage) throw failedPrecondition(`snapshot ${snapshotId} is damaged: ${damage} (S4)`);
-        const vm = await this.vmm.resume(this.launch(rec), claim.files);
-        this.records.put({ ...rec, running: true });
-        this.pids.set(id.machineId, vm.pid);
-        // Not awaited: the claim alone already makes the snapshot unusable again (S3); marking it
-        // consumed (snapshot.resumed) need not hold up the guest's first request.
-        this.completions.set(id.machineId, this.completeWithRetry(claim.claimId));
-        return this.view(rec, { tookMs: Date.now() - t0, resumed: true, pid: vm.pid });
+        pid = (await this.vmm.resume(this.launch(rec), claim.files)).pid;
       } catch (err) {
+        fs.rmSync(dir, { recursive: true, force: true }); // S3: never loaded, and never will be
         const reason = (err as Error).message;
         await this.snapshots.complete(claim.claimId, false, reason).catch(() => {});
         throw err instanceof TorporError ? err : failedPrecondition(`the VMM could not load snapshot ${snapshotId}: ${reason}`);
-      } finally {
-        fs.rmSync(dir, { recursive: true, force: true }); // S3: loaded once, or never: gone either way
       }
+      fs.rmSync(dir, { recursive: true, force: true }); // S3: loaded once, gone
+      this.records.put({ ...rec, running: true });
+      this.pids.set(id.machineId, pid);
+      // Not awaited: the claim alone already makes the snapshot unusable again (S3); marking it
+      // consumed (snapshot.resumed) need not hold up the guest's first request.
+      const completion = this.completeWithRetry(claim.claimId).finally(() => {
+        if (this.completions.get(id.machineId) === completion) this.completions.delete(id.machineId);
+      });
+      this.completions.set(id.machineId, completion);
+      return this.view(rec, { tookMs: Date.now() - t0, resumed: true, pid });
     });
   }
 
